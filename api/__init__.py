@@ -1,0 +1,1 @@
+"""The REST API: Flask blueprints over the loyalty domain."""

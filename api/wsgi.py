@@ -1,0 +1,5 @@
+"""For gunicorn: `gunicorn 'api.wsgi:app'`."""
+
+from api.app import create_app
+
+app = create_app()

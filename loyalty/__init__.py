@@ -1,0 +1,1 @@
+"""The loyalty domain: members, cards, the points ledger, sales. Free of Flask."""

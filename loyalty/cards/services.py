@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty.audit.services import record
+from loyalty.cards.errors import CardBlocked, CardNotAvailable, DamagedCode, UnknownCard
+from loyalty.cards.models import Card, CardBatch, CardStatus
+from loyalty.cards.numbers import (
+    format_card_number,
+    is_valid_card_number,
+    new_card_number,
+    strip_separators,
+)
+from loyalty.cards.qr import looks_like_payload, sign_card, verify_payload
+
+
+def card_number_from_code(card_key: str, code: str) -> str:
+    """Accept a scanned QR payload or a typed card number; refuse anything forged or mistyped."""
+    code = code.strip()
+    if looks_like_payload(code):
+        number = verify_payload(card_key, code)
+        if number is None:
+            raise DamagedCode("this QR code is not one of our cards (damaged or forged)")
+        return number
+    number = strip_separators(code)
+    if not is_valid_card_number(number):
+        raise DamagedCode("the card number is mistyped: its check digit does not match")
+    return number
+
+
+def find_card(session: Session, number: str) -> Card:
+    card = session.scalars(select(Card).where(Card.number == number)).first()
+    if card is None:
+        raise UnknownCard
+    return card
+
+
+def usable_card(session: Session, card_key: str, code: str) -> Card:
+    card = find_card(session, card_number_from_code(card_key, code))
+    if card.status == CardStatus.BLOCKED:
+        raise CardBlocked(card.blocked_reason)
+    return card
+
+
+def _insert_card(session: Session, **fields: object) -> Card:
+    # 15 random digits: a collision is rare, so retry the insert rather than pre-check.
+    for _attempt in range(5):
+        card = Card(number=new_card_number(), **fields)
+        try:
+            with session.begin_nested():
+                session.add(card)
+                session.flush([card])
+        except IntegrityError:
+            continue
+        return card
+    msg = "could not find a free card number after 5 tries"
+    raise RuntimeError(msg)
+
+
+def issue_card(session: Session, *, member_id: int, now: datetime) -> Card:
+    return _insert_card(
+        session, status=CardStatus.ACTIVE, member_id=member_id, created_at=now, activated_at=now
+    )
+
+
+def activate_card(
+    session: Session, *, card_key: str, code: str, member_id: int, actor: str, now: datetime
+) -> Card:
+    """Hand a pre-printed card to a member at the till."""
+    card = find_card(session, card_number_from_code(card_key, code))
+    if card.status != CardStatus.UNASSIGNED:
+        raise CardNotAvailable(
+            f"this card is {card.status}, only a new unassigned card can be activated",
+            field="card",
+        )
+    card.status = CardStatus.ACTIVE
+    card.member_id = member_id
+    card.activated_at = now
+    record(
+        session, actor=actor, action="card.activate", subject_type="card", subject_id=card.id,
+        now=now, member_id=member_id,
+    )
+    return card
+
+
+def block_card(
+    session: Session, *, card: Card, reason: str, actor: str, now: datetime
+) -> Card:
+    if card.status == CardStatus.BLOCKED:
+        return card
+    before = card.status
+    card.status = CardStatus.BLOCKED
+    card.blocked_at = now
+    card.blocked_reason = reason
+    record(
+        session, actor=actor, action="card.block", subject_type="card", subject_id=card.id,
+        now=now, before=before, after=CardStatus.BLOCKED, reason=reason,
+    )
+    return card
+
+
+def replace_card(
+    session: Session,
+    *,
+    card_key: str,
+    old: Card,
+    reason: str,
+    actor: str,
+    now: datetime,
+    new_code: str | None = None,
+) -> Card:
+    """Block a lost or damaged card and give its member another. Points live on the member's
+    account, not on the card, so the balance follows without being moved."""
+    if old.member_id is None:
+        raise CardNotAvailable("an unassigned card has nothing to replace", field="card")
+    member_id = old.member_id
+    block_card(session, card=old, reason=reason, actor=actor, now=now)
+    if new_code:
+        new = activate_card(
+            session, card_key=card_key, code=new_code, member_id=member_id, actor=actor, now=now
+        )
+    else:
+        new = issue_card(session, member_id=member_id, now=now)
+    record(
+        session, actor=actor, action="card.replace", subject_type="card", subject_id=old.id,
+        now=now, member_id=member_id, replaced_by=new.id,
+    )
+    return new
+
+
+def member_cards(session: Session, member_id: int) -> list[Card]:
+    return list(
+        session.scalars(select(Card).where(Card.member_id == member_id).order_by(Card.id))
+    )
+
+
+@dataclass(frozen=True)
+class PrintedCard:
+    number: str
+    payload: str
+
+
+def create_batch(
+    session: Session, *, card_key: str, size: int, note: str | None, actor: str, now: datetime
+) -> tuple[CardBatch, list[PrintedCard]]:
+    if not 1 <= size <= 100_000:  # noqa: PLR2004 - a printer's run, not a typo of a million
+        raise ValueError("a batch holds from 1 to 100000 cards")
+    batch = CardBatch(size=size, note=note, created_at=now)
+    session.add(batch)
+    session.flush([batch])
+    cards = [
+        _insert_card(session, status=CardStatus.UNASSIGNED, batch_id=batch.id, created_at=now)
+        for _ in range(size)
+    ]
+    record(
+        session, actor=actor, action="card_batch.create", subject_type="card_batch",
+        subject_id=batch.id, now=now, size=size, note=note,
+    )
+    return batch, [PrintedCard(c.number, sign_card(card_key, c.number)) for c in cards]
+
+
+def printer_csv(cards: list[PrintedCard]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["card_number", "printed_number", "qr_payload"])
+    for card in cards:
+        writer.writerow([card.number, format_card_number(card.number), card.payload])
+    return out.getvalue()

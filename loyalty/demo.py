@@ -1,0 +1,102 @@
+"""Demo data for `make run`: a store, a till, members with cards and some history.
+
+Seeding again changes no data: the same members and sales are found (sales replay by their
+external ids). The till's key cannot be read back, so a re-seed gives the till a new key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loyalty.clock import Clock
+from loyalty.members.models import Member
+from loyalty.members.services import Enrolment, LookupKeys, enrol
+from loyalty.rules.pricing import BasketLine
+from loyalty.sales.services import Basket, ReturnRequest, SaleRequest, record_return, record_sale
+from loyalty.stores.models import Store, Terminal
+from loyalty.stores.services import create_store, create_terminal, rotate_key
+
+DEMO_STORE = "DEMO-01"
+DEMO_TILL = "Till 1"
+ACTOR = "cli:seed-demo"
+
+MEMBERS = [
+    Enrolment(name="Ada Lovelace", email="ada@example.com", phone="+44 20 7946 0018",
+              birthday=date(1985, 12, 10), email_consent=True, acquisition_source="in store"),
+    Enrolment(name="Grace Hopper", email="grace@example.com", phone="+44 20 7946 0019",
+              birthday=date(1990, 2, 28), sms_consent=True, acquisition_source="website"),
+    Enrolment(name="Alan Turing", email="alan@example.com", birthday=date(1992, 6, 23),
+              acquisition_source="friend brings friend"),
+    Enrolment(name="Katherine Johnson", phone="+44 20 7946 0020", acquisition_source="flyer"),
+]
+
+BASKETS = [
+    [BasketLine("MILK-1L", 2, 109, "dairy"), BasketLine("BREAD-WH", 1, 145, "bakery")],
+    [BasketLine("COFFEE-500", 1, 899, "pantry"), BasketLine("APPLES-1KG", 2, 250, "produce")],
+    [BasketLine("WINE-RED", 2, 1299, "drinks"), BasketLine("CHEESE-CHD", 1, 475, "dairy")],
+    [BasketLine("NAPPIES-M", 1, 1150, "baby"), BasketLine("WIPES", 3, 199, "baby")],
+]
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    store: Store
+    terminal: Terminal
+    terminal_key: str
+    members: list[Member]
+    created: bool
+
+
+def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
+    now = clock.now()
+    store = session.scalars(select(Store).where(Store.code == DEMO_STORE)).first()
+    created = store is None
+    if store is None:
+        store = create_store(session, code=DEMO_STORE, name="Demo corner shop", actor=ACTOR,
+                             now=now)
+        terminal, key = create_terminal(session, store=store, name=DEMO_TILL, actor=ACTOR, now=now)
+    else:
+        terminal = session.scalars(
+            select(Terminal).where(Terminal.store_id == store.id, Terminal.name == DEMO_TILL)
+        ).one()
+        key = rotate_key(session, terminal=terminal, actor=ACTOR, now=now)
+
+    # Sales are dated from when the demo was first seeded, so a re-seed replays them unchanged.
+    anchor = store.created_at.replace(microsecond=0)
+    members = []
+    for enrolment in MEMBERS:
+        member = session.scalars(select(Member).where(Member.name == enrolment.name)).first()
+        if member is None:
+            member, _card = enrol(session, enrolment, card_key=keys.card_key,
+                                  phone_region=keys.phone_region, actor=ACTOR, now=now,
+                                  store_id=store.id)
+        members.append(member)
+
+    for week in range(6):
+        for index, member in enumerate(members):
+            basket = BASKETS[(week + index) % len(BASKETS)]
+            occurred = anchor - timedelta(weeks=6 - week, hours=index)
+            record_sale(
+                session, terminal=terminal, keys=keys, now=now,
+                request=SaleRequest(
+                    external_id=f"demo-{week:02d}-{index:02d}",
+                    occurred_at=occurred,
+                    basket=Basket(lines=basket, member_id=member.id),
+                ),
+            )
+    record_sale(  # an anonymous sale: recorded for purchase analysis, earns nothing
+        session, terminal=terminal, keys=keys, now=now,
+        request=SaleRequest(
+            external_id="demo-anonymous-01", occurred_at=anchor - timedelta(days=1),
+            basket=Basket(lines=BASKETS[0]),
+        ),
+    )
+    record_return(
+        session, terminal=terminal, sale_external_id="demo-00-00", now=now,
+        request=ReturnRequest(external_id="demo-return-01", lines=[("MILK-1L", 1)]),
+    )
+    return DemoSeed(store, terminal, key, members, created)

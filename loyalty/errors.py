@@ -1,0 +1,45 @@
+"""Domain errors. `api/errors.py` maps each family to an HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    title = "Request could not be processed"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(DomainError):
+    title = "Not found"
+
+
+class InvalidInput(DomainError):
+    """Well-formed input that the domain rejects (bad check digit, forged QR, bad phone...)."""
+
+    title = "Invalid input"
+
+
+class Conflict(DomainError):
+    """The request contradicts what is already recorded (an id reused for another body...)."""
+
+    title = "Conflict"
+
+
+class Forbidden(DomainError):
+    title = "Forbidden"
+
+
+class InsufficientPoints(DomainError):
+    title = "Not enough points"
+
+
+class RuleViolation(DomainError):
+    """The request is well formed but a business rule refuses it (a blocked card, a second
+    full return...)."""
+
+    title = "Refused by a business rule"

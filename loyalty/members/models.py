@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Date, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.db import Base, BigIntPK, UtcDateTime
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    ERASED = "erased"
+
+
+# Contacts stay reserved while a member is blocked, so a blocked member cannot enrol again
+# under the same email; erasure releases them.
+_HOLDS_CONTACTS = text("status <> 'erased'")
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        Index(
+            "uq_members_email_live", "email", unique=True,
+            sqlite_where=_HOLDS_CONTACTS, postgresql_where=_HOLDS_CONTACTS,
+        ),
+        Index(
+            "uq_members_phone_live", "phone", unique=True,
+            sqlite_where=_HOLDS_CONTACTS, postgresql_where=_HOLDS_CONTACTS,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    birthday: Mapped[date | None] = mapped_column(Date, nullable=True)
+    email_consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    sms_consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acquisition_source: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=MemberStatus.ACTIVE)
+    enrolled_store_id: Mapped[int | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,1 @@
+"""Server-rendered pages: member page, till and console grow here."""
