@@ -56,7 +56,7 @@ def _insert_card(session: Session, **fields: object) -> Card:
         try:
             with session.begin_nested():
                 session.add(card)
-                session.flush([card])
+                session.flush()
         except IntegrityError:
             continue
         return card
@@ -154,7 +154,7 @@ def create_batch(
         raise ValueError("a batch holds from 1 to 100000 cards")
     batch = CardBatch(size=size, note=note, created_at=now)
     session.add(batch)
-    session.flush([batch])
+    session.flush()
     cards = [
         _insert_card(session, status=CardStatus.UNASSIGNED, batch_id=batch.id, created_at=now)
         for _ in range(size)

@@ -67,7 +67,7 @@ def _add_entry(
         created_at=now,
     )
     session.add(entry)
-    session.flush([entry])
+    session.flush()
     return entry
 
 

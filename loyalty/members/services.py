@@ -65,7 +65,7 @@ def enrol(
         created_at=now,
     )
     session.add(member)
-    session.flush([member])
+    session.flush()
     open_account(session, member.id, now)
     if enrolment.card_code:
         card = activate_card(

@@ -26,7 +26,7 @@ def create_store(session: Session, *, code: str, name: str, actor: str, now: dat
         raise Conflict(f"a store with code {code!r} exists already", field="code")
     store = Store(code=code, name=name, created_at=now)
     session.add(store)
-    session.flush([store])
+    session.flush()
     record(
         session, actor=actor, action="store.create", subject_type="store", subject_id=store.id,
         now=now, code=code, name=name,
@@ -51,7 +51,7 @@ def create_terminal(
         store_id=store.id, name=name, key_id=key_id, key_hash=_hash_secret(secret), created_at=now
     )
     session.add(terminal)
-    session.flush([terminal])
+    session.flush()
     record(
         session, actor=actor, action="terminal.create", subject_type="terminal",
         subject_id=terminal.id, now=now, store_id=store.id, name=name,

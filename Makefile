@@ -1,0 +1,54 @@
+# `make run` and `make test` set everything up on a machine that has only Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test install install-test migrate seed lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	$(BIN)/loyalty migrate
+
+seed: migrate
+	$(BIN)/loyalty seed-demo
+
+## Serve the member page, the till API and the console on the embedded SQLite database.
+run: seed
+	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs)"
+	$(BIN)/flask --app 'api.app:create_app' run --host $(HOST) --port $(PORT)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-test
+	$(BIN)/mypy
+
+pytest: install-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The whole suite: lint, types, then every test (PostgreSQL and Redis ones skip, with the
+## reason, when those servers are not running; under CI=true they must run).
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/till.py --help
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
