@@ -143,7 +143,7 @@ def keys() -> LookupKeys:
     return LookupKeys(card_key=CARD_KEY, phone_region="GB")
 
 
-def test_settings(database_url: str, redis_url: str | None = None, **overrides: object) -> Settings:
+def app_settings(database_url: str, redis_url: str | None = None, **overrides: object) -> Settings:
     environ = {
         "LOYALTY_DATABASE_URL": database_url,
         "LOYALTY_SECRET_KEY": "test-secret",
@@ -159,7 +159,7 @@ def test_settings(database_url: str, redis_url: str | None = None, **overrides: 
 @pytest.fixture
 def app(database_url: str, clock: FixedClock, connection: object, session: Session) -> Iterator[Flask]:
     """The app, its requests running on the test's connection (so they roll back with it)."""
-    flask_app = create_app(test_settings(database_url), clock=clock,
+    flask_app = create_app(app_settings(database_url), clock=clock,
                            config_override={"TESTING": True})
     original = db.session
     db.session = scoped_session(  # type: ignore[misc]
