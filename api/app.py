@@ -1,4 +1,4 @@
-"""The application factory: `create_app()` for gunicorn and `make run`, `create_app(...)` in tests."""
+"""The application factory: `create_app()` serves gunicorn and `make run`; tests pass settings."""
 
 from __future__ import annotations
 
@@ -37,8 +37,12 @@ def _config(settings: Settings) -> dict[str, Any]:
         "API_SPEC_OPTIONS": {
             "components": {
                 "securitySchemes": {
-                    "terminalKey": {"type": "http", "scheme": "bearer", "description": "a "
-                                    "terminal's API key, shown once by `loyalty create-terminal`"}
+                    "terminalKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "a "
+                        "terminal's API key, shown once by `loyalty create-terminal`",
+                    }
                 }
             },
             "security": [{"terminalKey": []}],
@@ -81,7 +85,9 @@ def create_app(
     app.register_blueprint(system.health_blp)
     app.register_blueprint(
         Blueprint(
-            "api_docs_static", __name__, static_folder=swagger_ui_path,
+            "api_docs_static",
+            __name__,
+            static_folder=swagger_ui_path,
             static_url_path=API_DOCS_STATIC.rstrip("/"),
         )
     )

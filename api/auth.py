@@ -14,7 +14,7 @@ def require_terminal() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     terminal = (
-        authenticate_terminal(db.session, key.strip()) if scheme.lower() == "bearer" else None
+        authenticate_terminal(db.session(), key.strip()) if scheme.lower() == "bearer" else None
     )
     if terminal is None:
         abort(401, description="a valid terminal key is needed: Authorization: Bearer <key>")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json as stdlib_json
 import logging
+from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, json
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Flask, Response, json, request
+from webargs.core import is_json
+from werkzeug.exceptions import HTTPException
 
 from loyalty import errors as domain
 from loyalty.ledger.errors import NotEnoughPoints
@@ -87,20 +90,71 @@ def _http_error(exc: HTTPException) -> Response:
     detail = exc.description
     if status == 422 and errors:  # noqa: PLR2004
         detail = "the request has invalid fields: see errors"
+        if request.content_length and not is_json(request.mimetype):
+            detail = "the body was not read: send it as Content-Type: application/json"
     if status == 413:  # noqa: PLR2004
         detail = "the request body is too large"
     headers = dict(data.get("headers") or {})
     if getattr(exc, "response", None) is not None and exc.response is not None:
         headers |= {k: v for k, v in exc.response.headers.items() if k == "Retry-After"}
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers.setdefault("WWW-Authenticate", "Bearer")  # RFC 9110 requires a challenge
     return problem(status, exc.name, detail, errors=errors, headers=headers)
 
 
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return problem(500, InternalServerError.name, "an unexpected error; it has been logged")
+    return problem(
+        500, HTTPStatus.INTERNAL_SERVER_ERROR.phrase, "an unexpected error; it has been logged"
+    )
+
+
+class _NotJson(ValueError):
+    """NaN and Infinity: Python's json reads them, JSON (RFC 8259) has no such literals."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, stdlib_json.JSONDecodeError):
+        return f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not UTF-8 text"
+    if isinstance(exc, _NotJson):
+        return f"the body is not valid JSON: {exc}"
+    if isinstance(exc, RecursionError):
+        return "the body is nested too deeply to be read"
+    return "the body holds a number too long to be read"  # over sys.get_int_max_str_digits()
+
+
+def _refuse_undecodable_json() -> Response | None:
+    """Refuse a JSON body that the argument parser would choke on, before it does.
+
+    webargs turns only `JSONDecodeError` into a 400; Python's json also raises a plain
+    ValueError for integers over 4300 digits and RecursionError for deep nesting, which would
+    be 500s, and reads NaN and Infinity, which are not JSON. An empty body is left to the
+    schema, which then names each missing field.
+    """
+    if not is_json(request.mimetype):
+        return None
+    body = request.get_data(cache=True)
+    if not body:
+        return None
+    try:
+        stdlib_json.loads(body.decode(), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        detail = _json_problem(exc)
+        return problem(
+            400, HTTPStatus.BAD_REQUEST.phrase, detail, kind="invalid-json",
+            errors={"_body": [detail]},
+        )
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(_refuse_undecodable_json)
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -20,13 +20,16 @@ from api.schemas import (
     ReplaceCardSchema,
 )
 from loyalty.cards import services as cards
+from loyalty.cards.models import Card
 from loyalty.cards.numbers import strip_separators
 from loyalty.cards.qr import qr_png, qr_svg, sign_card
 from loyalty.ledger import services as ledger
 from loyalty.members import services as members
 
 blp = Blueprint(
-    "members", __name__, url_prefix="/api/v1",
+    "members",
+    __name__,
+    url_prefix="/api/v1",
     description="Enrol and read members; issue, block and replace their cards.",
 )
 blp.before_request(require_terminal)
@@ -36,7 +39,9 @@ def _member_view(member_id: int) -> dict[str, Any]:
     session = context.session()
     member = members.get_member(session, member_id)
     return member_data(
-        member, ledger.balance(session, member.id), cards.member_cards(session, member.id),
+        member,
+        ledger.balance(session, member.id),
+        cards.member_cards(session, member.id),
         context.settings().card_key,
     )
 
@@ -48,8 +53,12 @@ def enrol(args: dict[str, Any]) -> dict[str, Any]:
     """Enrol a member at the till or online; hands over `card_code` or issues a new card."""
     terminal = current_terminal()
     member, _card = members.enrol(
-        context.session(), members.Enrolment(**args), card_key=context.settings().card_key,
-        phone_region=context.settings().phone_region, actor=terminal.actor, now=context.now(),
+        context.session(),
+        members.Enrolment(**args),
+        card_key=context.settings().card_key,
+        phone_region=context.settings().phone_region,
+        actor=terminal.actor,
+        now=context.now(),
         store_id=terminal.store_id,
     )
     return _member_view(member.id)
@@ -75,7 +84,7 @@ def history(args: dict[str, Any], member_id: int) -> dict[str, Any]:
     return {"entries": entries, "next_cursor": entries[-1].id if more else None}
 
 
-def _card(number: str) -> cards.Card:
+def _card(number: str) -> Card:
     return cards.find_card(context.session(), strip_separators(number))
 
 
@@ -94,8 +103,11 @@ def qr_image(number: str, image_format: str) -> Response:
 def block(args: dict[str, Any], number: str) -> dict[str, Any]:
     """Block a card (lost, stolen): it stops working at every till at once."""
     card = cards.block_card(
-        context.session(), card=_card(number), reason=args["reason"],
-        actor=current_terminal().actor, now=context.now(),
+        context.session(),
+        card=_card(number),
+        reason=args["reason"],
+        actor=current_terminal().actor,
+        now=context.now(),
     )
     return card_data(card, context.settings().card_key)
 
@@ -108,7 +120,12 @@ def replace(args: dict[str, Any], number: str) -> dict[str, Any]:
     The balance stays with the member."""
     card_key = context.settings().card_key
     new = cards.replace_card(
-        context.session(), card_key=card_key, old=_card(number), reason=args["reason"],
-        actor=current_terminal().actor, now=context.now(), new_code=args["new_card_code"],
+        context.session(),
+        card_key=card_key,
+        old=_card(number),
+        reason=args["reason"],
+        actor=current_terminal().actor,
+        now=context.now(),
+        new_code=args["new_card_code"],
     )
     return card_data(new, card_key)

@@ -26,7 +26,9 @@ from loyalty.rules.pricing import BasketLine
 from loyalty.sales import services as sales
 
 blp = Blueprint(
-    "pos", __name__, url_prefix="/api/v1/pos",
+    "pos",
+    __name__,
+    url_prefix="/api/v1/pos",
     description="Calls a till makes. Every call needs `Authorization: Bearer <terminal key>`.",
 )
 blp.before_request(require_terminal)
@@ -89,8 +91,11 @@ def record_sale(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
         external_id=args["external_id"], occurred_at=args["occurred_at"], basket=_basket(args)
     )
     recorded = sales.record_sale(
-        context.session(), terminal=current_terminal(), request=request,
-        keys=context.lookup_keys(), now=context.now(),
+        context.session(),
+        terminal=current_terminal(),
+        request=request,
+        keys=context.lookup_keys(),
+        now=context.now(),
     )
     return recorded.result, 201 if recorded.created else 200
 
@@ -106,8 +111,11 @@ def record_return(args: dict[str, Any], external_id: str) -> tuple[dict[str, Any
         lines=[(line["sku"], line["quantity"]) for line in args["lines"]],
     )
     recorded = sales.record_return(
-        context.session(), terminal=current_terminal(), sale_external_id=external_id,
-        request=request, now=context.now(),
+        context.session(),
+        terminal=current_terminal(),
+        sale_external_id=external_id,
+        request=request,
+        now=context.now(),
     )
     return recorded.result, 201 if recorded.created else 200
 
@@ -117,6 +125,8 @@ def record_return(args: dict[str, Any], external_id: str) -> tuple[dict[str, Any
 def void(external_id: str) -> dict[str, Any]:
     """Cancel a whole sale. Voiding it again answers with the first result."""
     return sales.void_sale(
-        context.session(), terminal=current_terminal(), sale_external_id=external_id,
+        context.session(),
+        terminal=current_terminal(),
+        sale_external_id=external_id,
         now=context.now(),
     ).result

@@ -1,8 +1,11 @@
 """Request and response shapes of the till contract. Requests refuse unknown fields; integers
-are strict (no "5", no 5.0) and bounded, so absurd input is a 422 with a reason."""
+and booleans are strict (no "5", no 5.0, no "yes") and bounded, and text holds no control
+characters, so absurd input is a 422 with a reason and never reaches the database."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
@@ -11,11 +14,44 @@ MAX_MINOR_UNITS = 10**10  # 100 million in a two-decimal currency: no till sells
 MAX_QUANTITY = 10_000
 MAX_LINES = 500
 MAX_POINTS = 10**9
+MAX_ID = 2**63 - 1  # a BIGINT primary key; beyond it a database refuses even to compare
+# A till's clock set to 1970 or to the year 9999 is a mistake; 9999 with a negative offset
+# cannot even be expressed in UTC.
+EARLIEST_SALE = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_SALE = datetime(9999, 1, 1, tzinfo=UTC)
 
+# NUL and lone surrogates cannot be stored (PostgreSQL refuses NUL, neither database takes a
+# surrogate that is not UTF-8); the other C0 controls are never meant. Tab and line breaks are
+# allowed: a scanner in keyboard-wedge mode ends a code with one.
+_FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+class Text(fields.String):
+    """A string that a database can store: no NUL, no other control characters but tab and
+    line breaks, no lone surrogates."""
+
+    default_error_messages = {  # noqa: RUF012 - marshmallow merges this class attribute
+        "characters": "Contains a control character or an invalid code point.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _FORBIDDEN_CHARACTERS.search(text):
+            raise self.make_error("characters")
+        return text
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON `true` or `false` only: a consent is never inferred from "yes", "on" or 1."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value is not True and value is not False:
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def external_id_field() -> fields.String:
-    return fields.String(
+    return Text(
         required=True,
         validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[\x21-\x7e]+$")],
         metadata={"description": "the till's own id: printable ASCII, no spaces"},
@@ -28,8 +64,8 @@ class StrictSchema(Schema):
 
 
 class BasketLineSchema(StrictSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    category = fields.String(load_default=None, validate=validate.Length(max=64), allow_none=True)
+    sku = Text(required=True, validate=validate.Length(min=1, max=64))
+    category = Text(load_default=None, validate=validate.Length(max=64), allow_none=True)
     quantity = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
     )
@@ -39,19 +75,19 @@ class BasketLineSchema(StrictSchema):
 
 
 class BasketSchema(StrictSchema):
-    code = fields.String(
+    code = Text(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=254),
         metadata={"description": "what the scanner read: QR payload, card number, phone, email"},
     )
     member_id = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1)
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
     )
     lines = fields.List(
         fields.Nested(BasketLineSchema), required=True,
         validate=validate.Length(min=1, max=MAX_LINES),
     )
     coupon_codes = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)),
+        Text(validate=validate.Length(min=1, max=64)),
         load_default=list, validate=validate.Length(max=20),
     )
     redeem_points = fields.Integer(
@@ -61,15 +97,17 @@ class BasketSchema(StrictSchema):
 
 class SaleSchema(BasketSchema):
     external_id = external_id_field()
-    occurred_at = fields.AwareDateTime(required=True)
+    occurred_at = fields.AwareDateTime(
+        required=True, validate=validate.Range(min=EARLIEST_SALE, max=LATEST_SALE)
+    )
 
 
 class IdentifySchema(StrictSchema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    code = Text(required=True, validate=validate.Length(min=1, max=254))
 
 
 class ReturnLineSchema(StrictSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    sku = Text(required=True, validate=validate.Length(min=1, max=64))
     quantity = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
     )
@@ -84,38 +122,38 @@ class ReturnSchema(StrictSchema):
 
 
 class EnrolSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    email = Text(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    phone = Text(load_default=None, allow_none=True, validate=validate.Length(max=32))
     birthday = fields.Date(load_default=None, allow_none=True)
-    email_consent = fields.Boolean(load_default=False)
-    sms_consent = fields.Boolean(load_default=False)
-    acquisition_source = fields.String(
+    email_consent = StrictBoolean(load_default=False)
+    sms_consent = StrictBoolean(load_default=False)
+    acquisition_source = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=80)
     )
-    card_code = fields.String(
+    card_code = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=64),
         metadata={"description": "a pre-printed card handed over now; omit to issue a new one"},
     )
 
 
 class BlockCardSchema(StrictSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reason = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class ReplaceCardSchema(BlockCardSchema):
-    new_card_code = fields.String(
+    new_card_code = Text(
         load_default=None, allow_none=True, validate=validate.Length(max=64)
     )
 
 
 class LedgerQuerySchema(StrictSchema):
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class QrQuerySchema(StrictSchema):
-    format = fields.String(load_default="svg", validate=validate.OneOf(["svg", "png"]))
+    format = Text(load_default="svg", validate=validate.OneOf(["svg", "png"]))
 
 
 # Responses

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import getpass
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from loyalty import migrate
 from loyalty.cards.services import create_batch, printer_csv
@@ -15,21 +19,38 @@ from loyalty.db import make_engine, session_scope
 from loyalty.demo import seed_demo
 from loyalty.errors import DomainError
 from loyalty.ledger.services import check_ledger
+from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
 from loyalty.program import ensure_program
 from loyalty.settings import load_settings
 from loyalty.stores.services import batch_terminal, create_store, create_terminal, find_store
 from pos_adapter.batch_import import ImportFileError, count_sales, import_sales
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.orm import Session
+
 clock = SystemClock()
 
 
 def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a passwd entry, no USER set
+        user = "unknown"
+    return f"cli:{user}"
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    return make_engine(load_settings().database_url)
+@contextmanager
+def _session() -> Iterator[Session]:
+    """One unit of work on the configured database; the engine is closed afterwards."""
+    engine = make_engine(load_settings().database_url)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def _keys() -> LookupKeys:
@@ -37,7 +58,28 @@ def _keys() -> LookupKeys:
     return LookupKeys(card_key=settings.card_key, phone_region=settings.phone_region)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Refusals of the domain, and a database that is missing or not migrated, are reported as
+    one line and exit 1, like any other click error, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            raise click.ClickException(exc.detail) from exc
+        except DBAPIError as exc:
+            raise click.ClickException(_database_refused(exc)) from exc
+
+
+def _database_refused(exc: DBAPIError) -> str:
+    text = str(exc.orig).strip()
+    reason = text.splitlines()[0] if text else type(exc.orig).__name__
+    missing_table = "no such table" in reason or getattr(exc.orig, "sqlstate", None) == "42P01"
+    hint = "; run `loyalty migrate` first" if missing_table else ""
+    return f"the database refused: {reason}{hint}"
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Loyalty platform administration. Reads LOYALTY_DATABASE_URL like the server does."""
 
@@ -46,7 +88,7 @@ def main() -> None:
 def migrate_command() -> None:
     """Create or upgrade every table, and the default program settings."""
     migrate.upgrade(load_settings().database_url)
-    with session_scope(_engine()) as session:
+    with _session() as session:
         ensure_program(session, clock.now())
     click.echo("database is up to date")
 
@@ -56,7 +98,7 @@ def migrate_command() -> None:
 @click.argument("name")
 def create_store_command(code: str, name: str) -> None:
     """Add a store, e.g. `loyalty create-store LDN-01 "London Bridge"`."""
-    with session_scope(_engine()) as session:
+    with _session() as session:
         store = create_store(session, code=code, name=name, actor=_actor(), now=clock.now())
         click.echo(f"store {store.code} created (id {store.id})")
 
@@ -66,7 +108,7 @@ def create_store_command(code: str, name: str) -> None:
 @click.argument("name")
 def create_terminal_command(store_code: str, name: str) -> None:
     """Add a till to a store and print its API key. The key is shown this once only."""
-    with session_scope(_engine()) as session:
+    with _session() as session:
         store = find_store(session, store_code)
         terminal, key = create_terminal(
             session, store=store, name=name, actor=_actor(), now=clock.now()
@@ -82,12 +124,26 @@ def create_terminal_command(store_code: str, name: str) -> None:
 @click.option("--note", default=None, help="e.g. the print run or campaign")
 def create_cards_command(count: int, out: Path, note: str | None) -> None:
     """Create a batch of unassigned cards, to be activated at a till."""
-    with session_scope(_engine()) as session:
-        batch, cards = create_batch(
-            session, card_key=load_settings().card_key, size=count, note=note, actor=_actor(),
-            now=clock.now(),
-        )
-        out.write_text(printer_csv(cards), encoding="utf-8")
+    # Written beside the target and renamed once the cards are committed: a file that cannot be
+    # written creates no cards, and a failed commit leaves no file of cards that do not exist.
+    partial = out.with_name(f"{out.name}.partial")
+    try:
+        handle = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from exc
+    try:
+        with handle, _session() as session:
+            batch, cards = create_batch(
+                session, card_key=load_settings().card_key, size=count, note=note,
+                actor=_actor(), now=clock.now(),
+            )
+            handle.write(printer_csv(cards))
+            handle.flush()
+        partial.replace(out)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
     click.echo(f"batch {batch.id}: {count} cards written to {out}")
 
 
@@ -103,7 +159,7 @@ def import_transactions_command(path: Path, store_code: str) -> None:
         total = count_sales(path)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    with session_scope(_engine()) as session:
+    with _session() as session:
         store = find_store(session, store_code)
         terminal = batch_terminal(session, store=store, actor=_actor(), now=clock.now())
         with click.progressbar(length=total, label="importing sales", file=sys.stderr) as bar:
@@ -122,10 +178,17 @@ def import_transactions_command(path: Path, store_code: str) -> None:
 @main.command("check-ledger")
 def check_ledger_command() -> None:
     """Verify that every balance equals its entries and lots. Exits 1 on any difference."""
-    with session_scope(_engine()) as session:
+    with _session() as session:
         problems = check_ledger(session)
+        ids = {problem.member_id for problem in problems}
+        names = {
+            row.id: row.name
+            for row in session.execute(select(Member.id, Member.name).where(Member.id.in_(ids)))
+        }
     for problem in problems:
-        click.echo(f"member {problem.member_id}: {problem.problem}", err=True)
+        name = names.get(problem.member_id)
+        who = f"member {problem.member_id}" + (f" ({name})" if name else "")
+        click.echo(f"{who}: {problem.problem}", err=True)
     if problems:
         click.echo(f"{len(problems)} discrepancies", err=True)
         sys.exit(1)
@@ -135,7 +198,7 @@ def check_ledger_command() -> None:
 @main.command("seed-demo")
 def seed_demo_command() -> None:
     """Add the demo store, till, members and sales (again: changes nothing but the till key)."""
-    with session_scope(_engine()) as session:
+    with _session() as session:
         ensure_program(session, clock.now())
         seed = seed_demo(session, keys=_keys(), clock=clock)
     state = "created" if seed.created else "already there"
@@ -144,10 +207,7 @@ def seed_demo_command() -> None:
 
 
 def run() -> None:
-    try:
-        main(standalone_mode=True)
-    except DomainError as exc:
-        raise click.ClickException(exc.detail) from exc
+    main()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""One declarative base for every model, and engines that behave the same on SQLite and PostgreSQL."""
+"""One declarative base for every model; engines that behave alike on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, _dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -41,7 +41,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError(msg)
         return as_utc(value)
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, _dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
 
 

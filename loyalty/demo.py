@@ -25,12 +25,28 @@ DEMO_TILL = "Till 1"
 ACTOR = "cli:seed-demo"
 
 MEMBERS = [
-    Enrolment(name="Ada Lovelace", email="ada@example.com", phone="+44 20 7946 0018",
-              birthday=date(1985, 12, 10), email_consent=True, acquisition_source="in store"),
-    Enrolment(name="Grace Hopper", email="grace@example.com", phone="+44 20 7946 0019",
-              birthday=date(1990, 2, 28), sms_consent=True, acquisition_source="website"),
-    Enrolment(name="Alan Turing", email="alan@example.com", birthday=date(1992, 6, 23),
-              acquisition_source="friend brings friend"),
+    Enrolment(
+        name="Ada Lovelace",
+        email="ada@example.com",
+        phone="+44 20 7946 0018",
+        birthday=date(1985, 12, 10),
+        email_consent=True,
+        acquisition_source="in store",
+    ),
+    Enrolment(
+        name="Grace Hopper",
+        email="grace@example.com",
+        phone="+44 20 7946 0019",
+        birthday=date(1990, 2, 28),
+        sms_consent=True,
+        acquisition_source="website",
+    ),
+    Enrolment(
+        name="Alan Turing",
+        email="alan@example.com",
+        birthday=date(1992, 6, 23),
+        acquisition_source="friend brings friend",
+    ),
     Enrolment(name="Katherine Johnson", phone="+44 20 7946 0020", acquisition_source="flyer"),
 ]
 
@@ -56,8 +72,9 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
     store = session.scalars(select(Store).where(Store.code == DEMO_STORE)).first()
     created = store is None
     if store is None:
-        store = create_store(session, code=DEMO_STORE, name="Demo corner shop", actor=ACTOR,
-                             now=now)
+        store = create_store(
+            session, code=DEMO_STORE, name="Demo corner shop", actor=ACTOR, now=now
+        )
         terminal, key = create_terminal(session, store=store, name=DEMO_TILL, actor=ACTOR, now=now)
     else:
         terminal = session.scalars(
@@ -71,9 +88,15 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
     for enrolment in MEMBERS:
         member = session.scalars(select(Member).where(Member.name == enrolment.name)).first()
         if member is None:
-            member, _card = enrol(session, enrolment, card_key=keys.card_key,
-                                  phone_region=keys.phone_region, actor=ACTOR, now=now,
-                                  store_id=store.id)
+            member, _card = enrol(
+                session,
+                enrolment,
+                card_key=keys.card_key,
+                phone_region=keys.phone_region,
+                actor=ACTOR,
+                now=now,
+                store_id=store.id,
+            )
         members.append(member)
 
     for week in range(6):
@@ -81,7 +104,10 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
             basket = BASKETS[(week + index) % len(BASKETS)]
             occurred = anchor - timedelta(weeks=6 - week, hours=index)
             record_sale(
-                session, terminal=terminal, keys=keys, now=now,
+                session,
+                terminal=terminal,
+                keys=keys,
+                now=now,
                 request=SaleRequest(
                     external_id=f"demo-{week:02d}-{index:02d}",
                     occurred_at=occurred,
@@ -89,14 +115,21 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
                 ),
             )
     record_sale(  # an anonymous sale: recorded for purchase analysis, earns nothing
-        session, terminal=terminal, keys=keys, now=now,
+        session,
+        terminal=terminal,
+        keys=keys,
+        now=now,
         request=SaleRequest(
-            external_id="demo-anonymous-01", occurred_at=anchor - timedelta(days=1),
+            external_id="demo-anonymous-01",
+            occurred_at=anchor - timedelta(days=1),
             basket=Basket(lines=BASKETS[0]),
         ),
     )
     record_return(
-        session, terminal=terminal, sale_external_id="demo-00-00", now=now,
+        session,
+        terminal=terminal,
+        sale_external_id="demo-00-00",
+        now=now,
         request=ReturnRequest(external_id="demo-return-01", lines=[("MILK-1L", 1)]),
     )
     return DemoSeed(store, terminal, key, members, created)

@@ -10,6 +10,19 @@ from loyalty.sales.models import Sale, SaleLine, SaleReturn
 from loyalty.stores.models import Store, Terminal
 
 __all__ = [
-    "AuditEntry", "Base", "Card", "CardBatch", "LotDraw", "Member", "PointAccount", "PointEntry",
-    "PointLot", "Program", "Sale", "SaleLine", "SaleReturn", "Store", "Terminal",
+    "AuditEntry",
+    "Base",
+    "Card",
+    "CardBatch",
+    "LotDraw",
+    "Member",
+    "PointAccount",
+    "PointEntry",
+    "PointLot",
+    "Program",
+    "Sale",
+    "SaleLine",
+    "SaleReturn",
+    "Store",
+    "Terminal",
 ]

@@ -24,7 +24,9 @@ class Program(Base):
     __tablename__ = "program"
     __table_args__ = (
         CheckConstraint("earn_points > 0 AND earn_per_minor > 0", name="earn_rate_positive"),
-        CheckConstraint("redeem_points > 0 AND redeem_value_minor > 0", name="redeem_rate_positive"),
+        CheckConstraint(
+            "redeem_points > 0 AND redeem_value_minor > 0", name="redeem_rate_positive"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -30,7 +30,7 @@ from api.app import create_app
 from api.extensions import db
 from loyalty import migrate
 from loyalty.clock import FixedClock
-from loyalty.db import make_engine, prepare_engine
+from loyalty.db import make_engine
 from loyalty.ledger.services import check_ledger
 from loyalty.members.services import LookupKeys
 from loyalty.program import ensure_program
@@ -124,8 +124,11 @@ def connection(engine: Engine) -> Iterator[object]:
 
 @pytest.fixture
 def session(connection: object) -> Iterator[Session]:
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",  # type: ignore[arg-type]
-                      expire_on_commit=False)
+    session = Session(
+        bind=connection,
+        join_transaction_mode="create_savepoint",  # type: ignore[arg-type]
+        expire_on_commit=False,
+    )
     yield session
     session.flush()
     problems = check_ledger(session)
@@ -157,14 +160,20 @@ def app_settings(database_url: str, redis_url: str | None = None, **overrides: o
 
 
 @pytest.fixture
-def app(database_url: str, clock: FixedClock, connection: object, session: Session) -> Iterator[Flask]:
+def app(
+    database_url: str, clock: FixedClock, connection: object, session: Session
+) -> Iterator[Flask]:
     """The app, its requests running on the test's connection (so they roll back with it)."""
-    flask_app = create_app(app_settings(database_url), clock=clock,
-                           config_override={"TESTING": True})
+    flask_app = create_app(
+        app_settings(database_url), clock=clock, config_override={"TESTING": True}
+    )
     original = db.session
     db.session = scoped_session(  # type: ignore[misc]
-        sessionmaker(bind=connection, join_transaction_mode="create_savepoint",  # type: ignore[call-overload]
-                     expire_on_commit=False)
+        sessionmaker(
+            bind=connection,
+            join_transaction_mode="create_savepoint",  # type: ignore[call-overload]
+            expire_on_commit=False,
+        )
     )
     yield flask_app
     db.session.remove()
@@ -197,5 +206,3 @@ def unique(prefix: str = "x") -> str:
 
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
-
-

@@ -52,8 +52,12 @@ def make_member(
     fields.setdefault("name", f"Member {n}")
     fields.setdefault("email", f"member{n}@example.com")
     member, card = enrol(
-        session, Enrolment(**fields), card_key=keys.card_key, phone_region=keys.phone_region,
-        actor="test", now=clock.now(),
+        session,
+        Enrolment(**fields),
+        card_key=keys.card_key,
+        phone_region=keys.phone_region,
+        actor="test",
+        now=clock.now(),
     )
     session.flush()
     return member, card
@@ -84,13 +88,16 @@ def sell(
             redeem_points=redeem,
         ),
     )
-    recorded = record_sale(session, terminal=till.terminal, request=request, keys=keys,
-                           now=clock.now())
+    recorded = record_sale(
+        session, terminal=till.terminal, request=request, keys=keys, now=clock.now()
+    )
     session.flush()
     return recorded
 
 
-def sale_body(external_id: str, code: str | None, occurred_at: datetime, **extra: Any) -> dict[str, Any]:
+def sale_body(
+    external_id: str, code: str | None, occurred_at: datetime, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "external_id": external_id,
         "occurred_at": occurred_at.isoformat(),

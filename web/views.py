@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-blp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-                static_url_path="/static")
+blp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+)
 
 
 @blp.get("/")

@@ -1,4 +1,4 @@
-"""Card numbers: 16 digits, the last a Luhn check digit, the rest random so they can't be guessed."""
+"""Card numbers: 16 digits, the last a Luhn check digit, the rest random so none can be guessed."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def is_valid_card_number(number: str) -> bool:
 
 
 def new_card_number() -> str:
-    # A leading 9 keeps numbers clear of payment-card ranges (ISO/IEC 7812 assigns 9 to national use)
+    # A leading 9 keeps numbers clear of payment-card ranges (ISO/IEC 7812: 9 is national use)
     body = "9" + "".join(secrets.choice("0123456789") for _ in range(CARD_NUMBER_LENGTH - 2))
     return body + luhn_check_digit(body)
 

@@ -84,15 +84,18 @@ def activate_card(
     card.member_id = member_id
     card.activated_at = now
     record(
-        session, actor=actor, action="card.activate", subject_type="card", subject_id=card.id,
-        now=now, member_id=member_id,
+        session,
+        actor=actor,
+        action="card.activate",
+        subject_type="card",
+        subject_id=card.id,
+        now=now,
+        member_id=member_id,
     )
     return card
 
 
-def block_card(
-    session: Session, *, card: Card, reason: str, actor: str, now: datetime
-) -> Card:
+def block_card(session: Session, *, card: Card, reason: str, actor: str, now: datetime) -> Card:
     if card.status == CardStatus.BLOCKED:
         return card
     before = card.status
@@ -100,8 +103,15 @@ def block_card(
     card.blocked_at = now
     card.blocked_reason = reason
     record(
-        session, actor=actor, action="card.block", subject_type="card", subject_id=card.id,
-        now=now, before=before, after=CardStatus.BLOCKED, reason=reason,
+        session,
+        actor=actor,
+        action="card.block",
+        subject_type="card",
+        subject_id=card.id,
+        now=now,
+        before=before,
+        after=CardStatus.BLOCKED,
+        reason=reason,
     )
     return card
 
@@ -129,16 +139,20 @@ def replace_card(
     else:
         new = issue_card(session, member_id=member_id, now=now)
     record(
-        session, actor=actor, action="card.replace", subject_type="card", subject_id=old.id,
-        now=now, member_id=member_id, replaced_by=new.id,
+        session,
+        actor=actor,
+        action="card.replace",
+        subject_type="card",
+        subject_id=old.id,
+        now=now,
+        member_id=member_id,
+        replaced_by=new.id,
     )
     return new
 
 
 def member_cards(session: Session, member_id: int) -> list[Card]:
-    return list(
-        session.scalars(select(Card).where(Card.member_id == member_id).order_by(Card.id))
-    )
+    return list(session.scalars(select(Card).where(Card.member_id == member_id).order_by(Card.id)))
 
 
 @dataclass(frozen=True)
@@ -160,8 +174,14 @@ def create_batch(
         for _ in range(size)
     ]
     record(
-        session, actor=actor, action="card_batch.create", subject_type="card_batch",
-        subject_id=batch.id, now=now, size=size, note=note,
+        session,
+        actor=actor,
+        action="card_batch.create",
+        subject_type="card_batch",
+        subject_id=batch.id,
+        now=now,
+        size=size,
+        note=note,
     )
     return batch, [PrintedCard(c.number, sign_card(card_key, c.number)) for c in cards]
 

@@ -29,9 +29,7 @@ class PointAccount(Base):
     __tablename__ = "point_accounts"
     __table_args__ = (CheckConstraint("pending >= 0", name="pending_not_negative"),)
 
-    member_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("members.id"), primary_key=True
-    )
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), primary_key=True)
     available: Mapped[int] = mapped_column(BigInteger, default=0)
     pending: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

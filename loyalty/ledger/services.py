@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.expiry import lot_expiry
@@ -102,8 +103,14 @@ def credit(
         raise ValueError(msg)
     new_available = _shift_available(session, member_id, points, now)
     entry = _add_entry(
-        session, member_id=member_id, kind=kind, points=points, reason=reason, actor=actor,
-        now=now, sale_id=sale_id,
+        session,
+        member_id=member_id,
+        kind=kind,
+        points=points,
+        reason=reason,
+        actor=actor,
+        now=now,
+        sale_id=sale_id,
     )
     session.add(
         PointLot(
@@ -126,7 +133,7 @@ def _draw_lots(
 ) -> None:
     """Take `points` from unlocked lots, soonest expiry first (a sale's own lot first when a
     return takes back what that sale earned), recording each draw."""
-    order = []
+    order: list[ColumnElement[Any] | InstrumentedAttribute[Any]] = []
     if own_sale_id is not None:
         order.append(case((PointLot.sale_id == own_sale_id, 0), else_=1))
     # Lots that never expire go last; NULLS LAST is spelt differently per database.
@@ -175,8 +182,14 @@ def redeem(
     if debited is None:
         raise NotEnoughPoints(points)
     entry = _add_entry(
-        session, member_id=member_id, kind=EntryKind.REDEEM, points=-points, reason=reason,
-        actor=actor, now=now, sale_id=sale_id,
+        session,
+        member_id=member_id,
+        kind=EntryKind.REDEEM,
+        points=-points,
+        reason=reason,
+        actor=actor,
+        now=now,
+        sale_id=sale_id,
     )
     _draw_lots(session, member_id=member_id, entry=entry, points=points, own_sale_id=None)
     return entry
@@ -196,14 +209,18 @@ def reverse_earning(
     already the balance goes negative: the points are owed, never silently forgiven."""
     before = _shift_available(session, member_id, -points, now) + points
     entry = _add_entry(
-        session, member_id=member_id, kind=EntryKind.REVERSE, points=-points, reason=reason,
-        actor=actor, now=now, sale_id=sale_id,
+        session,
+        member_id=member_id,
+        kind=EntryKind.REVERSE,
+        points=-points,
+        reason=reason,
+        actor=actor,
+        now=now,
+        sale_id=sale_id,
     )
     from_lots = min(points, max(before, 0))
     if from_lots:
-        _draw_lots(
-            session, member_id=member_id, entry=entry, points=from_lots, own_sale_id=sale_id
-        )
+        _draw_lots(session, member_id=member_id, entry=entry, points=from_lots, own_sale_id=sale_id)
     return entry
 
 
@@ -220,8 +237,14 @@ def reverse_redemption(
     member_id = redemption.member_id
     after = _shift_available(session, member_id, points, now)
     entry = _add_entry(
-        session, member_id=member_id, kind=EntryKind.REVERSE, points=points, reason=reason,
-        actor=actor, now=now, sale_id=redemption.sale_id,
+        session,
+        member_id=member_id,
+        kind=EntryKind.REVERSE,
+        points=points,
+        reason=reason,
+        actor=actor,
+        now=now,
+        sale_id=redemption.sale_id,
     )
     # A debt is paid before any lot is refilled, so that lots keep adding up to the balance.
     refill = min(points, max(after, 0))

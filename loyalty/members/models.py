@@ -24,12 +24,18 @@ class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
         Index(
-            "uq_members_email_live", "email", unique=True,
-            sqlite_where=_HOLDS_CONTACTS, postgresql_where=_HOLDS_CONTACTS,
+            "uq_members_email_live",
+            "email",
+            unique=True,
+            sqlite_where=_HOLDS_CONTACTS,
+            postgresql_where=_HOLDS_CONTACTS,
         ),
         Index(
-            "uq_members_phone_live", "phone", unique=True,
-            sqlite_where=_HOLDS_CONTACTS, postgresql_where=_HOLDS_CONTACTS,
+            "uq_members_phone_live",
+            "phone",
+            unique=True,
+            sqlite_where=_HOLDS_CONTACTS,
+            postgresql_where=_HOLDS_CONTACTS,
         ),
     )
 

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.cards.models import Card
-from loyalty.errors import InvalidInput
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH
 from loyalty.cards.services import activate_card, issue_card, usable_card
+from loyalty.errors import InvalidInput
 from loyalty.ledger.services import Balance, balance, open_account
 from loyalty.members.contacts import (
     looks_like_phone,
@@ -69,14 +69,24 @@ def enrol(
     open_account(session, member.id, now)
     if enrolment.card_code:
         card = activate_card(
-            session, card_key=card_key, code=enrolment.card_code, member_id=member.id,
-            actor=actor, now=now,
+            session,
+            card_key=card_key,
+            code=enrolment.card_code,
+            member_id=member.id,
+            actor=actor,
+            now=now,
         )
     else:
         card = issue_card(session, member_id=member.id, now=now)
     record(
-        session, actor=actor, action="member.enrol", subject_type="member", subject_id=member.id,
-        now=now, card_id=card.id, acquisition_source=enrolment.acquisition_source,
+        session,
+        actor=actor,
+        action="member.enrol",
+        subject_type="member",
+        subject_id=member.id,
+        now=now,
+        card_id=card.id,
+        acquisition_source=enrolment.acquisition_source,
     )
     return member, card
 
@@ -126,7 +136,8 @@ def find_by_code(session: Session, code: str, keys: LookupKeys) -> tuple[Member,
     if "@" in text:
         member = session.scalars(
             select(Member).where(
-                Member.email == normalise_email(text), Member.status != MemberStatus.ERASED,
+                Member.email == normalise_email(text),
+                Member.status != MemberStatus.ERASED,
             )
         ).first()
         if member is None:

@@ -198,15 +198,26 @@ def record_sale(
     if member is not None:
         if priced.points_redeemed:
             ledger.redeem(
-                session, member_id=member.id, points=priced.points_redeemed,
-                reason=f"sale {request.external_id}", actor=terminal.actor, now=now,
+                session,
+                member_id=member.id,
+                points=priced.points_redeemed,
+                reason=f"sale {request.external_id}",
+                actor=terminal.actor,
+                now=now,
                 sale_id=sale.id,
             )
         if earned:
             ledger.credit(
-                session, program=program, member_id=member.id, points=earned,
-                kind=EntryKind.EARN, reason=f"sale {request.external_id}", actor=terminal.actor,
-                now=now, sale_id=sale.id, earned_at=request.occurred_at,
+                session,
+                program=program,
+                member_id=member.id,
+                points=earned,
+                kind=EntryKind.EARN,
+                reason=f"sale {request.external_id}",
+                actor=terminal.actor,
+                now=now,
+                sale_id=sale.id,
+                earned_at=request.occurred_at,
             )
         result["balance"] = asdict(ledger.balance(session, member.id))
     else:
@@ -233,9 +244,7 @@ def _locked_sale(session: Session, terminal: Terminal, external_id: str) -> Sale
 
 def _redemption_of(session: Session, sale: Sale) -> PointEntry | None:
     return session.scalars(
-        select(PointEntry).where(
-            PointEntry.sale_id == sale.id, PointEntry.kind == EntryKind.REDEEM
-        )
+        select(PointEntry).where(PointEntry.sale_id == sale.id, PointEntry.kind == EntryKind.REDEEM)
     ).first()
 
 
@@ -260,8 +269,13 @@ def _take_back_points(
     if sale.member_id is not None:
         if to_reverse > 0:
             ledger.reverse_earning(
-                session, member_id=sale.member_id, points=to_reverse, sale_id=sale.id,
-                reason=reason, actor=actor, now=now,
+                session,
+                member_id=sale.member_id,
+                points=to_reverse,
+                sale_id=sale.id,
+                reason=reason,
+                actor=actor,
+                now=now,
             )
         redemption = _redemption_of(session, sale) if everything else None
         if redemption is not None:
@@ -329,9 +343,12 @@ def record_return(
     _mark_returned(sale, request.lines)
     everything = all(line.returned_quantity == line.quantity for line in sale.lines)
     reversed_points, restored = _take_back_points(
-        session, sale, everything=everything,
+        session,
+        sale,
+        everything=everything,
         reason=f"return {request.external_id} of sale {sale.external_id}",
-        actor=terminal.actor, now=now,
+        actor=terminal.actor,
+        now=now,
     )
     sale.status = SaleStatus.RETURNED if everything else SaleStatus.PARTIALLY_RETURNED
     result = {
@@ -344,9 +361,14 @@ def record_return(
     }
     session.add(
         SaleReturn(
-            sale_id=sale.id, terminal_id=terminal.id, external_id=request.external_id,
-            request_hash=request_hash, points_reversed=reversed_points,
-            points_restored=restored, result=result, created_at=now,
+            sale_id=sale.id,
+            terminal_id=terminal.id,
+            external_id=request.external_id,
+            request_hash=request_hash,
+            points_reversed=reversed_points,
+            points_restored=restored,
+            result=result,
+            created_at=now,
         )
     )
     return Recorded(created=True, result=result)
@@ -360,8 +382,12 @@ def void_sale(
         return Recorded(created=False, result=sale.void_result)
     _refuse_closed(sale)
     reversed_points, restored = _take_back_points(
-        session, sale, everything=True, reason=f"void of sale {sale.external_id}",
-        actor=terminal.actor, now=now,
+        session,
+        sale,
+        everything=True,
+        reason=f"void of sale {sale.external_id}",
+        actor=terminal.actor,
+        now=now,
     )
     sale.status = SaleStatus.VOIDED
     result = {

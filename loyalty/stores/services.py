@@ -28,8 +28,14 @@ def create_store(session: Session, *, code: str, name: str, actor: str, now: dat
     session.add(store)
     session.flush()
     record(
-        session, actor=actor, action="store.create", subject_type="store", subject_id=store.id,
-        now=now, code=code, name=name,
+        session,
+        actor=actor,
+        action="store.create",
+        subject_type="store",
+        subject_id=store.id,
+        now=now,
+        code=code,
+        name=name,
     )
     return store
 
@@ -53,8 +59,14 @@ def create_terminal(
     session.add(terminal)
     session.flush()
     record(
-        session, actor=actor, action="terminal.create", subject_type="terminal",
-        subject_id=terminal.id, now=now, store_id=store.id, name=name,
+        session,
+        actor=actor,
+        action="terminal.create",
+        subject_type="terminal",
+        subject_id=terminal.id,
+        now=now,
+        store_id=store.id,
+        name=name,
     )
     return terminal, f"{KEY_PREFIX}_{key_id}_{secret}"
 
@@ -75,8 +87,12 @@ def authenticate_terminal(session: Session, api_key: str) -> Terminal | None:
 def revoke_terminal(session: Session, *, terminal: Terminal, actor: str, now: datetime) -> None:
     terminal.revoked_at = now
     record(
-        session, actor=actor, action="terminal.revoke", subject_type="terminal",
-        subject_id=terminal.id, now=now,
+        session,
+        actor=actor,
+        action="terminal.revoke",
+        subject_type="terminal",
+        subject_id=terminal.id,
+        now=now,
     )
 
 
@@ -86,8 +102,12 @@ def rotate_key(session: Session, *, terminal: Terminal, actor: str, now: datetim
     terminal.key_hash = _hash_secret(secret)
     terminal.revoked_at = None
     record(
-        session, actor=actor, action="terminal.rotate_key", subject_type="terminal",
-        subject_id=terminal.id, now=now,
+        session,
+        actor=actor,
+        action="terminal.rotate_key",
+        subject_type="terminal",
+        subject_id=terminal.id,
+        now=now,
     )
     return f"{KEY_PREFIX}_{terminal.key_id}_{secret}"
 

@@ -24,8 +24,9 @@ def till(session: Session, clock: FixedClock) -> Till:
 
 @pytest.fixture
 def member_and_code(session: Session, keys: LookupKeys, clock: FixedClock):
-    member, card = make_member(session, keys, clock, name="Ada Lovelace",
-                               email="ada@example.com", phone="020 7946 0018")
+    member, card = make_member(
+        session, keys, clock, name="Ada Lovelace", email="ada@example.com", phone="020 7946 0018"
+    )
     return member, card, qr_of(card, keys)
 
 
@@ -84,12 +85,16 @@ def test_identify_refuses_forged_mistyped_and_unknown_codes_clearly(
 def test_a_blocked_card_is_refused_and_the_replacement_works_with_the_same_points(
     client, till, session, member_and_code, keys, clock
 ):
-    member, card, qr = member_and_code
-    sale = client.post("/api/v1/pos/transactions", headers=till.headers,
-                       json=sale_body("pre-block", qr, clock.now()))
+    _member, card, qr = member_and_code
+    sale = client.post(
+        "/api/v1/pos/transactions",
+        headers=till.headers,
+        json=sale_body("pre-block", qr, clock.now()),
+    )
     assert sale.status_code == 201
-    replaced = client.post(f"/api/v1/cards/{card.number}/replace", headers=till.headers,
-                           json={"reason": "lost"})
+    replaced = client.post(
+        f"/api/v1/cards/{card.number}/replace", headers=till.headers, json={"reason": "lost"}
+    )
     assert replaced.status_code == 201
     new_card = replaced.get_json()
     blocked = _identify(client, till, qr)
@@ -104,8 +109,11 @@ def test_a_quote_explains_the_sale_and_changes_nothing(
     client, till, session, member_and_code, clock
 ):
     _member, _card, qr = member_and_code
-    client.post("/api/v1/pos/transactions", headers=till.headers,
-                json=sale_body("earn-first", qr, clock.now()))
+    client.post(
+        "/api/v1/pos/transactions",
+        headers=till.headers,
+        json=sale_body("earn-first", qr, clock.now()),
+    )
     before = _entries(session)
     body = sale_body("ignored", qr, clock.now(), redeem_points=10, coupon_codes=["SPRING10"])
     del body["external_id"], body["occurred_at"]
@@ -151,8 +159,11 @@ def test_redeeming_more_points_than_available_is_409_and_records_no_sale(
     client, till, session, member_and_code, clock
 ):
     _member, _card, qr = member_and_code
-    response = client.post("/api/v1/pos/transactions", headers=till.headers,
-                           json=sale_body("greedy", qr, clock.now(), redeem_points=5))
+    response = client.post(
+        "/api/v1/pos/transactions",
+        headers=till.headers,
+        json=sale_body("greedy", qr, clock.now(), redeem_points=5),
+    )
     assert response.status_code == 409
     assert response.get_json()["type"].endswith("insufficient-points")
     assert session.scalar(select(Sale).where(Sale.external_id == "greedy")) is None
@@ -160,32 +171,46 @@ def test_redeeming_more_points_than_available_is_409_and_records_no_sale(
 
 def test_a_return_and_a_void_through_the_api(client, till, member_and_code, clock):
     _member, _card, qr = member_and_code
-    client.post("/api/v1/pos/transactions", headers=till.headers,
-                json=sale_body("s-ret", qr, clock.now()))
+    client.post(
+        "/api/v1/pos/transactions", headers=till.headers, json=sale_body("s-ret", qr, clock.now())
+    )
     url = "/api/v1/pos/transactions/s-ret"
-    partial = client.post(f"{url}/returns", headers=till.headers,
-                          json={"external_id": "ret-1", "lines": [{"sku": "COFFEE", "quantity": 1}]})
+    partial = client.post(
+        f"{url}/returns",
+        headers=till.headers,
+        json={"external_id": "ret-1", "lines": [{"sku": "COFFEE", "quantity": 1}]},
+    )
     assert partial.status_code == 201
     assert partial.get_json()["sale_status"] == "partially_returned"
-    again = client.post(f"{url}/returns", headers=till.headers,
-                        json={"external_id": "ret-1", "lines": [{"sku": "COFFEE", "quantity": 1}]})
+    again = client.post(
+        f"{url}/returns",
+        headers=till.headers,
+        json={"external_id": "ret-1", "lines": [{"sku": "COFFEE", "quantity": 1}]},
+    )
     assert again.status_code == 200
     assert again.get_json() == partial.get_json()
     voided = client.post(f"{url}/void", headers=till.headers)
     assert voided.status_code == 200
     assert voided.get_json()["sale_status"] == "voided"
     assert voided.get_json()["balance"] == {"available": 0, "pending": 0}
-    after_void = client.post(f"{url}/returns", headers=till.headers,
-                             json={"external_id": "ret-2", "lines": [{"sku": "SOAP", "quantity": 1}]})
+    after_void = client.post(
+        f"{url}/returns",
+        headers=till.headers,
+        json={"external_id": "ret-2", "lines": [{"sku": "SOAP", "quantity": 1}]},
+    )
     assert after_void.status_code == 409
-    unknown = client.post("/api/v1/pos/transactions/nope/returns", headers=till.headers,
-                          json={"external_id": "ret-3", "lines": [{"sku": "SOAP", "quantity": 1}]})
+    unknown = client.post(
+        "/api/v1/pos/transactions/nope/returns",
+        headers=till.headers,
+        json={"external_id": "ret-3", "lines": [{"sku": "SOAP", "quantity": 1}]},
+    )
     assert unknown.status_code == 404
 
 
 def test_an_anonymous_sale_is_accepted(client, till, clock):
-    response = client.post("/api/v1/pos/transactions", headers=till.headers,
-                           json=sale_body("anon", None, clock.now()))
+    response = client.post(
+        "/api/v1/pos/transactions", headers=till.headers, json=sale_body("anon", None, clock.now())
+    )
     assert response.status_code == 201
     assert response.get_json()["member_id"] is None
     assert response.get_json()["points"]["earned"] == 0
@@ -193,7 +218,10 @@ def test_an_anonymous_sale_is_accepted(client, till, clock):
 
 def test_a_sale_dated_days_in_the_future_is_refused(client, till, member_and_code, clock):
     _member, _card, qr = member_and_code
-    response = client.post("/api/v1/pos/transactions", headers=till.headers,
-                           json=sale_body("future", qr, clock.now() + timedelta(days=3)))
+    response = client.post(
+        "/api/v1/pos/transactions",
+        headers=till.headers,
+        json=sale_body("future", qr, clock.now() + timedelta(days=3)),
+    )
     assert response.status_code == 422
     assert "occurred_at" in response.get_json()["errors"]

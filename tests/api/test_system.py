@@ -39,16 +39,25 @@ def test_the_program_settings_have_designs_defaults(client, session, clock):
     assert program["earn_points"] == 1
     assert program["earn_per_minor"] == 100
     assert (program["redeem_points"], program["redeem_value_minor"]) == (100, 100)
-    assert (program["expiry_policy"], program["expiry_months"]) == ("months_after_earning_month", 12)
+    assert (program["expiry_policy"], program["expiry_months"]) == (
+        "months_after_earning_month",
+        12,
+    )
     assert program["pending_days"] == 0
 
 
 def test_the_openapi_document_describes_the_till_contract(client):
     spec = client.get("/api/openapi.json").get_json()
-    for path in ["/api/v1/pos/identify", "/api/v1/pos/quote", "/api/v1/pos/transactions",
-                 "/api/v1/pos/transactions/{external_id}/returns",
-                 "/api/v1/pos/transactions/{external_id}/void", "/api/v1/members",
-                 "/api/v1/members/{member_id}", "/api/v1/members/{member_id}/ledger"]:
+    for path in [
+        "/api/v1/pos/identify",
+        "/api/v1/pos/quote",
+        "/api/v1/pos/transactions",
+        "/api/v1/pos/transactions/{external_id}/returns",
+        "/api/v1/pos/transactions/{external_id}/void",
+        "/api/v1/members",
+        "/api/v1/members/{member_id}",
+        "/api/v1/members/{member_id}/ledger",
+    ]:
         assert path in spec["paths"], path
     sale = spec["paths"]["/api/v1/pos/transactions"]["post"]
     assert {"200", "201", "422"} <= set(sale["responses"])
@@ -67,8 +76,9 @@ def test_the_docs_page_loads_its_assets_from_the_project(client):
 def _hammer_unknown_cards(flask_app: Flask, headers: dict[str, str], times: int) -> list[int]:
     client = flask_app.test_client()
     return [
-        client.post("/api/v1/pos/identify", headers=headers,
-                    json={"code": "9000000000000001"}).status_code
+        client.post(
+            "/api/v1/pos/identify", headers=headers, json={"code": "9000000000000001"}
+        ).status_code
         for _ in range(times)
     ]
 
@@ -92,8 +102,9 @@ def test_successful_lookups_do_not_count_towards_the_limit(app, client, session,
     till = make_till(session, clock)
     _member, card = make_member(session, keys, clock)
     for _ in range(40):
-        response = client.post("/api/v1/pos/identify", headers=till.headers,
-                               json={"code": qr_of(card, keys)})
+        response = client.post(
+            "/api/v1/pos/identify", headers=till.headers, json={"code": qr_of(card, keys)}
+        )
         assert response.status_code == 200
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,11 +23,12 @@ from api.extensions import db
 from loyalty.clock import FixedClock
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
+from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
 from loyalty.program import get_program
 from loyalty.sales.models import Sale
 from tests.conftest import START, app_settings, unique
-from tests.factories import make_member, make_till, qr_of
+from tests.factories import Till, make_member, make_till, qr_of
 
 THREADS = 32
 
@@ -39,47 +41,71 @@ def live_app(postgres_only: None, database_url: str) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-def _race(app: Flask, calls: list[Callable[[Any], Any]]) -> list[Any]:
-    """Start every call at the same instant, each on its own thread with its own client."""
-    barrier = threading.Barrier(len(calls))
+@dataclass(frozen=True)
+class Post:
+    path: str
+    body: dict[str, Any] | None
+    headers: dict[str, str]
 
-    def run(call: Callable[[Any], Any]) -> Any:
+
+def _race(app: Flask, posts: list[Post]) -> list[Any]:
+    """Send every request at the same instant, each from its own thread and client."""
+    barrier = threading.Barrier(len(posts))
+
+    def run(post: Post) -> Any:
         client = app.test_client()
         barrier.wait()
-        return call(client)
+        return client.post(post.path, headers=post.headers, json=post.body)
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
+    with ThreadPoolExecutor(max_workers=len(posts)) as pool:
+        return list(pool.map(run, posts))
 
 
-def _committed(engine: Engine, build: Callable[[Session], Any]) -> Any:
+def _committed_till_and_member(
+    engine: Engine, keys: LookupKeys, points: int = 0
+) -> tuple[Till, Member, str]:
+    clock = FixedClock(START)
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        return build(session)
+        till = make_till(session, clock, store_code=unique("RACE"))
+        member, card = make_member(session, keys, clock)
+        if points:
+            ledger.credit(
+                session,
+                program=get_program(session),
+                member_id=member.id,
+                points=points,
+                kind=EntryKind.BONUS,
+                reason="race",
+                actor="test",
+                now=clock.now(),
+            )
+    return till, member, qr_of(card, keys)
+
+
+def _sale(external_id: str, code: str, *lines: tuple[str, int, int], redeem: int = 0) -> dict:
+    return {
+        "external_id": external_id,
+        "occurred_at": START.isoformat(),
+        "code": code,
+        "redeem_points": redeem,
+        "lines": [{"sku": s, "quantity": q, "unit_price": p} for s, q, p in lines],
+    }
 
 
 def test_racing_redemptions_never_spend_more_than_the_balance(
     live_app: Flask, engine: Engine, keys: LookupKeys
 ):
-    clock = FixedClock(START)
-
-    def setup(session: Session) -> Any:
-        till = make_till(session, clock, store_code=unique("RACE"))
-        member, card = make_member(session, keys, clock)
-        ledger.credit(session, program=get_program(session), member_id=member.id, points=1_000,
-                      kind=EntryKind.BONUS, reason="race", actor="test", now=clock.now())
-        return till, member, qr_of(card, keys)
-
-    till, member, code = _committed(engine, setup)
+    till, member, code = _committed_till_and_member(engine, keys, points=1_000)
     # Each sale is paid in full with 100 points, so it earns nothing back during the race.
-    def redeem(n: int) -> Callable[[Any], Any]:
-        return lambda client: client.post(
-            "/api/v1/pos/transactions", headers=till.headers,
-            json={"external_id": f"race-{n}", "occurred_at": START.isoformat(), "code": code,
-                  "redeem_points": 100,
-                  "lines": [{"sku": "GUM", "quantity": 1, "unit_price": 100}]},
+    posts = [
+        Post(
+            "/api/v1/pos/transactions",
+            _sale(f"race-{n}", code, ("GUM", 1, 100), redeem=100),
+            till.headers,
         )
-
-    responses = _race(live_app, [redeem(n) for n in range(THREADS)])
+        for n in range(THREADS)
+    ]
+    responses = _race(live_app, posts)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 10, 409: THREADS - 10}, statuses
     refused = [r.get_json() for r in responses if r.status_code == 409]
@@ -87,55 +113,51 @@ def test_racing_redemptions_never_spend_more_than_the_balance(
 
     with Session(engine) as session:
         assert ledger.balance(session, member.id).available == 0
-        spent = session.scalar(select(func.sum(PointEntry.points)).where(
-            PointEntry.member_id == member.id, PointEntry.kind == EntryKind.REDEEM))
+        spent = session.scalar(
+            select(func.sum(PointEntry.points)).where(
+                PointEntry.member_id == member.id, PointEntry.kind == EntryKind.REDEEM
+            )
+        )
         assert spent == -100 * statuses[201]
-        assert session.scalar(select(func.count()).select_from(Sale).where(
-            Sale.member_id == member.id)) == statuses[201]
+        sales = select(func.count()).select_from(Sale).where(Sale.member_id == member.id)
+        assert session.scalar(sales) == statuses[201]
         assert ledger.check_ledger(session) == []
 
 
 def test_a_sale_replayed_by_racing_tills_is_recorded_once(
     live_app: Flask, engine: Engine, keys: LookupKeys
 ):
-    clock = FixedClock(START)
-    till, member, code = _committed(engine, lambda s: (
-        lambda t, mc: (t, mc[0], qr_of(mc[1], keys)))(make_till(s, clock, unique("REPLAY")),
-                                                       make_member(s, keys, clock)))
-    body = {"external_id": "offline-0001", "occurred_at": START.isoformat(), "code": code,
-            "lines": [{"sku": "COFFEE", "quantity": 2, "unit_price": 899}]}
-    responses = _race(live_app, [
-        lambda client: client.post("/api/v1/pos/transactions", headers=till.headers, json=body)
-    ] * 16)
+    till, member, code = _committed_till_and_member(engine, keys)
+    body = _sale("offline-0001", code, ("COFFEE", 2, 899))
+    responses = _race(live_app, [Post("/api/v1/pos/transactions", body, till.headers)] * 16)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 200: 15}, statuses
     assert len({r.get_data() for r in responses}) == 1, "every replay answers the first result"
     with Session(engine) as session:
         assert ledger.balance(session, member.id).available == 17
-        assert session.scalar(select(func.count()).select_from(Sale).where(
-            Sale.store_id == till.store.id)) == 1
+        sales = select(func.count()).select_from(Sale).where(Sale.store_id == till.store.id)
+        assert session.scalar(sales) == 1
 
 
 def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
     live_app: Flask, engine: Engine, keys: LookupKeys
 ):
-    clock = FixedClock(START)
-    till, member, code = _committed(engine, lambda s: (
-        lambda t, mc: (t, mc[0], qr_of(mc[1], keys)))(make_till(s, clock, unique("RET")),
-                                                       make_member(s, keys, clock)))
-    client = live_app.test_client()
-    sale = client.post("/api/v1/pos/transactions", headers=till.headers, json={
-        "external_id": "big-sale", "occurred_at": START.isoformat(), "code": code,
-        "lines": [{"sku": "WINE", "quantity": 3, "unit_price": 1500}]})
+    till, member, code = _committed_till_and_member(engine, keys)
+    sale = live_app.test_client().post(
+        "/api/v1/pos/transactions",
+        headers=till.headers,
+        json=_sale("big-sale", code, ("WINE", 3, 1500)),
+    )
     assert sale.status_code == 201
-    responses = _race(live_app, [
-        (lambda n: lambda c: c.post("/api/v1/pos/transactions/big-sale/returns",
-                                    headers=till.headers,
-                                    json={"external_id": f"ret-{n}",
-                                          "lines": [{"sku": "WINE", "quantity": 1}]}))(n)
+    posts = [
+        Post(
+            "/api/v1/pos/transactions/big-sale/returns",
+            {"external_id": f"ret-{n}", "lines": [{"sku": "WINE", "quantity": 1}]},
+            till.headers,
+        )
         for n in range(8)
-    ])
-    statuses = Counter(r.status_code for r in responses)
+    ]
+    statuses = Counter(r.status_code for r in _race(live_app, posts))
     assert statuses[201] == 3, statuses
     assert statuses[201] + statuses[409] + statuses[422] == 8
     with Session(engine) as session:

@@ -19,8 +19,14 @@ from tests.factories import make_member
 
 def _credit(session: Session, member_id: int, points: int, clock: FixedClock) -> PointEntry:
     return ledger.credit(
-        session, program=get_program(session), member_id=member_id, points=points,
-        kind=EntryKind.BONUS, reason="test", actor="test", now=clock.now(),
+        session,
+        program=get_program(session),
+        member_id=member_id,
+        points=points,
+        kind=EntryKind.BONUS,
+        reason="test",
+        actor="test",
+        now=clock.now(),
     )
 
 
@@ -47,12 +53,13 @@ def test_redemption_spends_the_lots_that_expire_first(
     older = _credit(session, member.id, 100, clock)
     clock.advance(timedelta(days=62))
     newer = _credit(session, member.id, 100, clock)
-    ledger.redeem(session, member_id=member.id, points=130, reason="test", actor="test",
-                  now=clock.now())
+    ledger.redeem(
+        session, member_id=member.id, points=130, reason="test", actor="test", now=clock.now()
+    )
     session.flush()
     remaining = {
-        lot.entry_id: lot.remaining for lot in session.scalars(
-            select(PointLot).where(PointLot.member_id == member.id))
+        lot.entry_id: lot.remaining
+        for lot in session.scalars(select(PointLot).where(PointLot.member_id == member.id))
     }
     assert remaining == {older.id: 0, newer.id: 70}
     assert ledger.balance(session, member.id).available == 70
@@ -64,8 +71,9 @@ def test_redeeming_more_than_available_changes_nothing(
     member, _ = make_member(session, keys, clock)
     _credit(session, member.id, 50, clock)
     with pytest.raises(NotEnoughPoints):
-        ledger.redeem(session, member_id=member.id, points=51, reason="test", actor="test",
-                      now=clock.now())
+        ledger.redeem(
+            session, member_id=member.id, points=51, reason="test", actor="test", now=clock.now()
+        )
     assert ledger.balance(session, member.id).available == 50
     kinds = session.scalars(select(PointEntry.kind).where(PointEntry.member_id == member.id))
     assert list(kinds) == [EntryKind.BONUS]
@@ -78,13 +86,17 @@ def test_reversing_a_redemption_refills_the_very_lots_it_drew(
     first = _credit(session, member.id, 30, clock)
     clock.advance(timedelta(days=40))
     second = _credit(session, member.id, 30, clock)
-    redemption = ledger.redeem(session, member_id=member.id, points=50, reason="test",
-                               actor="test", now=clock.now())
-    ledger.reverse_redemption(session, redemption=redemption, reason="undo", actor="test",
-                              now=clock.now())
+    redemption = ledger.redeem(
+        session, member_id=member.id, points=50, reason="test", actor="test", now=clock.now()
+    )
+    ledger.reverse_redemption(
+        session, redemption=redemption, reason="undo", actor="test", now=clock.now()
+    )
     session.flush()
-    lots = {lot.entry_id: lot.remaining for lot in session.scalars(
-        select(PointLot).where(PointLot.member_id == member.id))}
+    lots = {
+        lot.entry_id: lot.remaining
+        for lot in session.scalars(select(PointLot).where(PointLot.member_id == member.id))
+    }
     assert lots == {first.id: 30, second.id: 30}
 
 
@@ -93,14 +105,26 @@ def test_a_debt_is_paid_off_by_the_next_points_earned(
 ):
     member, _ = make_member(session, keys, clock)
     _credit(session, member.id, 10, clock)
-    ledger.redeem(session, member_id=member.id, points=10, reason="spent", actor="test",
-                  now=clock.now())
+    ledger.redeem(
+        session, member_id=member.id, points=10, reason="spent", actor="test", now=clock.now()
+    )
     # a sale's earned points taken back after they were spent: the member owes 10
-    session.execute(update(PointAccount).where(PointAccount.member_id == member.id)
-                    .values(available=PointAccount.available - 10))
-    session.add(PointEntry(member_id=member.id, kind=EntryKind.REVERSE, points=-10,
-                           pending_points=0, reason="returned", actor="test",
-                           created_at=clock.now()))
+    session.execute(
+        update(PointAccount)
+        .where(PointAccount.member_id == member.id)
+        .values(available=PointAccount.available - 10)
+    )
+    session.add(
+        PointEntry(
+            member_id=member.id,
+            kind=EntryKind.REVERSE,
+            points=-10,
+            pending_points=0,
+            reason="returned",
+            actor="test",
+            created_at=clock.now(),
+        )
+    )
     session.flush()
     assert ledger.balance(session, member.id).available == -10
     _credit(session, member.id, 25, clock)
@@ -114,14 +138,16 @@ def test_check_ledger_finds_a_balance_that_disagrees_with_its_entries(
 ):
     member, _ = make_member(session, keys, clock)
     _credit(session, member.id, 40, clock)
-    session.execute(update(PointAccount).where(PointAccount.member_id == member.id)
-                    .values(available=41))
+    session.execute(
+        update(PointAccount).where(PointAccount.member_id == member.id).values(available=41)
+    )
     problems = ledger.check_ledger(session)
     assert [p.member_id for p in problems] == [member.id, member.id]
     assert "entries say available=40" in problems[0].problem
     # put it right so the fixture's own check passes
-    session.execute(update(PointAccount).where(PointAccount.member_id == member.id)
-                    .values(available=40))
+    session.execute(
+        update(PointAccount).where(PointAccount.member_id == member.id).values(available=40)
+    )
 
 
 def test_check_ledger_finds_lots_that_disagree_with_the_balance(

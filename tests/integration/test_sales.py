@@ -54,8 +54,11 @@ def till(session: Session, clock: FixedClock) -> Till:
 
 def _return(session, till, clock, sale_id, return_id, *lines):
     recorded = record_return(
-        session, terminal=till.terminal, sale_external_id=sale_id,
-        request=ReturnRequest(external_id=return_id, lines=list(lines)), now=clock.now(),
+        session,
+        terminal=till.terminal,
+        sale_external_id=sale_id,
+        request=ReturnRequest(external_id=return_id, lines=list(lines)),
+        now=clock.now(),
     )
     session.flush()
     return recorded
@@ -84,13 +87,30 @@ def test_an_anonymous_sale_cannot_redeem_points(session, till, keys, clock):
 
 def test_a_replayed_sale_returns_the_first_result_and_changes_nothing(session, till, keys, clock):
     member = _member_with_points(session, till, keys, clock)
-    first = sell(session, till, keys, clock, member=member, lines=BASKET, redeem=300,
-                 external_id="till-7-000123")
+    first = sell(
+        session,
+        till,
+        keys,
+        clock,
+        member=member,
+        lines=BASKET,
+        redeem=300,
+        external_id="till-7-000123",
+    )
     entries_before = session.scalar(select(func.count()).select_from(PointEntry))
     balance_before = ledger.balance(session, member.id)
     clock.advance(timedelta(minutes=5))
-    replay = sell(session, till, keys, clock, member=member, lines=BASKET, redeem=300,
-                  external_id="till-7-000123", occurred_at=clock.now() - timedelta(minutes=5))
+    replay = sell(
+        session,
+        till,
+        keys,
+        clock,
+        member=member,
+        lines=BASKET,
+        redeem=300,
+        external_id="till-7-000123",
+        occurred_at=clock.now() - timedelta(minutes=5),
+    )
     assert not replay.created
     assert replay.result == first.result
     assert session.scalar(select(func.count()).select_from(PointEntry)) == entries_before
@@ -136,8 +156,9 @@ def test_a_void_puts_the_member_back_exactly_where_they_were(session, till, keys
 def test_partial_returns_add_up_to_the_full_return(session, till, keys, clock):
     member = _member_with_points(session, till, keys, clock)
     before = _snapshot(session, member)
-    sale = sell(session, till, keys, clock, member=member, lines=BASKET, redeem=300,
-                external_id="s3")
+    sale = sell(
+        session, till, keys, clock, member=member, lines=BASKET, redeem=300, external_id="s3"
+    )
     earned = sale.result["points"]["earned"]
     steps = [("SOAP", 1), ("SOAP", 1), ("MILK", 1), ("COFFEE", 1), ("SOAP", 1), ("MILK", 1)]
     reversed_total = 0
@@ -197,17 +218,24 @@ def test_a_return_of_an_unknown_sale_is_refused(session, till, clock):
 
 def test_returning_points_already_spent_leaves_a_debt_not_a_lost_point(session, till, keys, clock):
     member, _ = make_member(session, keys, clock)
-    sell(session, till, keys, clock, member=member, lines=[BasketLine("TV", 1, 50_000)],
-         external_id="tv")
-    sell(session, till, keys, clock, member=member, lines=[BasketLine("BREAD", 1, 500)],
-         redeem=500)
+    sell(
+        session,
+        till,
+        keys,
+        clock,
+        member=member,
+        lines=[BasketLine("TV", 1, 50_000)],
+        external_id="tv",
+    )
+    sell(session, till, keys, clock, member=member, lines=[BasketLine("BREAD", 1, 500)], redeem=500)
     _return(session, till, clock, "tv", "tv-back", ("TV", 1))
     # earned 500, spent 500 on bread paid fully with points (which earns nothing), then the
     # TV came back: the 500 it earned are owed
     assert ledger.balance(session, member.id).available == -500
     reversal = session.scalars(
-        select(PointEntry).where(PointEntry.kind == EntryKind.REVERSE,
-                                 PointEntry.member_id == member.id)
+        select(PointEntry).where(
+            PointEntry.kind == EntryKind.REVERSE, PointEntry.member_id == member.id
+        )
     ).one()
     assert reversal.points == -500
 
