@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from loyalty.audit.services import record
 from loyalty.cards.models import Card
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH
-from loyalty.cards.services import activate_card, issue_card, usable_card
+from loyalty.cards.services import activate_card, block_card, issue_card, usable_card
 from loyalty.errors import InvalidInput
 from loyalty.ledger.services import Balance, balance, open_account
 from loyalty.members.contacts import (
@@ -171,3 +171,42 @@ class Identification:
 def identify(session: Session, code: str, keys: LookupKeys) -> Identification:
     member, card = find_by_code(session, code, keys)
     return Identification(member=member, card=card, balance=balance(session, member.id))
+
+
+def set_blocked(
+    session: Session, *, member_id: int, blocked: bool, reason: str, actor: str, now: datetime
+) -> Member:
+    """Block a member (fraud, abuse) or lift the block. A blocked member is refused at every
+    till, and their email and phone stay reserved so they cannot simply enrol again."""
+    member = get_member(session, member_id)
+    before = member.status
+    member.status = MemberStatus.BLOCKED if blocked else MemberStatus.ACTIVE
+    record(
+        session, actor=actor, action="member.block" if blocked else "member.unblock",
+        subject_type="member", subject_id=member.id, now=now, before=before,
+        after=member.status, reason=reason,
+    )
+    return member
+
+
+ERASED_NAME = "(erased)"
+
+
+def erase(session: Session, *, member_id: int, reason: str, actor: str, now: datetime) -> Member:
+    """The right to erasure: personal data goes, cards stop working, contacts are released.
+    Sales and point entries stay, no longer linked to a person, so figures still add up."""
+    member = get_member(session, member_id)
+    member.name = ERASED_NAME
+    member.email = None
+    member.phone = None
+    member.birthday = None
+    member.email_consent_at = None
+    member.sms_consent_at = None
+    member.status = MemberStatus.ERASED
+    for card in session.scalars(select(Card).where(Card.member_id == member.id)):
+        block_card(session, card=card, reason="member erased", actor=actor, now=now)
+    record(
+        session, actor=actor, action="member.erase", subject_type="member",
+        subject_id=member.id, now=now, reason=reason,
+    )
+    return member
