@@ -119,8 +119,12 @@ def create_terminal_command(store_code: str, name: str) -> None:
 
 @main.command("create-cards")
 @click.argument("count", type=click.IntRange(1, 100_000))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="CSV for the card printer: number, printed number, QR payload")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV for the card printer: number, printed number, QR payload",
+)
 @click.option("--note", default=None, help="e.g. the print run or campaign")
 def create_cards_command(count: int, out: Path, note: str | None) -> None:
     """Create a batch of unassigned cards, to be activated at a till."""
@@ -134,8 +138,12 @@ def create_cards_command(count: int, out: Path, note: str | None) -> None:
     try:
         with handle, _session() as session:
             batch, cards = create_batch(
-                session, card_key=load_settings().card_key, size=count, note=note,
-                actor=_actor(), now=clock.now(),
+                session,
+                card_key=load_settings().card_key,
+                size=count,
+                note=note,
+                actor=_actor(),
+                now=clock.now(),
             )
             handle.write(printer_csv(cards))
             handle.flush()
@@ -164,11 +172,18 @@ def import_transactions_command(path: Path, store_code: str) -> None:
         terminal = batch_terminal(session, store=store, actor=_actor(), now=clock.now())
         with click.progressbar(length=total, label="importing sales", file=sys.stderr) as bar:
             report = import_sales(
-                session, path, terminal=terminal, keys=_keys(), now=clock.now,
+                session,
+                path,
+                terminal=terminal,
+                keys=_keys(),
+                now=clock.now,
                 on_sale=lambda: bar.update(1),
+                checkpoint=session.commit,
             )
-    click.echo(f"{report.recorded} sales recorded, {report.replayed} already there, "
-               f"{len(report.failed)} refused")
+    click.echo(
+        f"{report.recorded} sales recorded, {report.replayed} already there, "
+        f"{len(report.failed)} refused"
+    )
     for row, external_id, why in report.failed:
         click.echo(f"  row {row} (sale {external_id}): {why}", err=True)
     if report.failed:

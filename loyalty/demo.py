@@ -86,7 +86,11 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
     anchor = store.created_at.replace(microsecond=0)
     members = []
     for enrolment in MEMBERS:
-        member = session.scalars(select(Member).where(Member.name == enrolment.name)).first()
+        member = session.scalars(
+            select(Member).where(
+                Member.name == enrolment.name, Member.enrolled_store_id == store.id
+            )
+        ).first()
         if member is None:
             member, _card = enrol(
                 session,

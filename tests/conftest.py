@@ -56,9 +56,10 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _fresh_postgres_database() -> str:
+def fresh_postgres_database(purpose: str = "shared") -> str:
+    """A new, empty database on the test server; `purpose` keeps each user's apart."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"loyalty_test_{_worker()}_{os.getpid()}"
+    name = f"loyalty_test_{purpose}_{_worker()}_{os.getpid()}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -70,7 +71,7 @@ def _fresh_postgres_database() -> str:
     return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop_postgres_database(url: str) -> None:
+def drop_postgres_database(url: str) -> None:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
@@ -94,7 +95,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'loyalty.sqlite3'}"
     else:
-        url = _fresh_postgres_database()
+        url = fresh_postgres_database()
     migrate.upgrade(url)
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
@@ -103,7 +104,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     _databases[backend] = url
     yield url
     if backend == "postgresql":
-        _drop_postgres_database(url)
+        drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,8 @@ def spread(amount: int, weights: list[int]) -> list[int]:
 def price_basket(program: Program, lines: list[BasketLine], redeem_points: int) -> PricedBasket:
     if not lines:
         raise InvalidInput("a basket needs at least one line", field="lines")
+    if redeem_points < 0:
+        raise InvalidInput("points to redeem cannot be negative", field="redeem_points")
     amounts = [line.amount for line in lines]
     subtotal = sum(amounts)
     discount = points_value(program, redeem_points)

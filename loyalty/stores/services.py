@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.errors import Conflict, NotFound
+from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.stores.models import Store, Terminal
 
 KEY_PREFIX = "lt"
@@ -21,7 +21,16 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+STORE_CODE_MAX = 40
+STORE_NAME_MAX = 120
+
+
 def create_store(session: Session, *, code: str, name: str, actor: str, now: datetime) -> Store:
+    code, name = code.strip(), name.strip()
+    if not 1 <= len(code) <= STORE_CODE_MAX or not code.isprintable():
+        raise InvalidInput(f"a store code has 1 to {STORE_CODE_MAX} characters", field="code")
+    if not 1 <= len(name) <= STORE_NAME_MAX:
+        raise InvalidInput(f"a store name has 1 to {STORE_NAME_MAX} characters", field="name")
     if session.scalars(select(Store).where(Store.code == code)).first() is not None:
         raise Conflict(f"a store with code {code!r} exists already", field="code")
     store = Store(code=code, name=name, created_at=now)
