@@ -9,8 +9,10 @@ from flask_smorest import Blueprint
 
 from api import context
 from api.auth import current_terminal, require_terminal
+from api.limits import failed_lookups
 from api.presenters import card_data, member_data
 from api.schemas import (
+    ActivateCardSchema,
     BlockCardSchema,
     CardSchema,
     EnrolSchema,
@@ -65,6 +67,7 @@ def enrol(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/members/<int:member_id>", methods=["GET"])
+@failed_lookups
 @blp.response(200, MemberSchema)
 def read(member_id: int) -> dict[str, Any]:
     return _member_view(member_id)
@@ -89,6 +92,7 @@ def _card(number: str) -> Card:
 
 
 @blp.route("/cards/<string:number>/qr.<any(svg, png):image_format>", methods=["GET"])
+@failed_lookups
 @blp.response(200, description="the card's QR code, as SVG or PNG")
 def qr_image(number: str, image_format: str) -> Response:
     payload = sign_card(context.settings().card_key, _card(number).number)
@@ -98,6 +102,7 @@ def qr_image(number: str, image_format: str) -> Response:
 
 
 @blp.route("/cards/<string:number>/block", methods=["POST"])
+@failed_lookups
 @blp.arguments(BlockCardSchema)
 @blp.response(200, CardSchema)
 def block(args: dict[str, Any], number: str) -> dict[str, Any]:
@@ -113,6 +118,7 @@ def block(args: dict[str, Any], number: str) -> dict[str, Any]:
 
 
 @blp.route("/cards/<string:number>/replace", methods=["POST"])
+@failed_lookups
 @blp.arguments(ReplaceCardSchema)
 @blp.response(201, CardSchema)
 def replace(args: dict[str, Any], number: str) -> dict[str, Any]:
@@ -129,3 +135,24 @@ def replace(args: dict[str, Any], number: str) -> dict[str, Any]:
         new_code=args["new_card_code"],
     )
     return card_data(new, card_key)
+
+
+@blp.route("/members/<int:member_id>/cards", methods=["POST"])
+@failed_lookups
+@blp.arguments(ActivateCardSchema)
+@blp.response(201, CardSchema)
+def add_card(args: dict[str, Any], member_id: int) -> dict[str, Any]:
+    """Hand a pre-printed card to a member who has one already (say, enrolled online): both
+    work. To take a lost card out of use, replace it instead."""
+    session = context.session()
+    member = members.get_member(session, member_id)
+    card_key = context.settings().card_key
+    card = cards.activate_card(
+        session,
+        card_key=card_key,
+        code=args["card_code"],
+        member_id=member.id,
+        actor=current_terminal().actor,
+        now=context.now(),
+    )
+    return card_data(card, card_key)

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from api import context
 from api.auth import current_terminal, require_terminal
-from api.extensions import limiter
+from api.limits import failed_lookups
 from api.presenters import card_data
 from api.schemas import (
     BasketSchema,
@@ -33,12 +33,6 @@ blp = Blueprint(
 )
 blp.before_request(require_terminal)
 
-_FAILED_LOOKUP = {404, 422}
-
-
-def _identify_limit() -> str:
-    return f"{context.settings().identify_failures_per_minute}/minute"
-
 
 def _basket(args: dict[str, Any]) -> sales.Basket:
     return sales.Basket(
@@ -51,7 +45,7 @@ def _basket(args: dict[str, Any]) -> sales.Basket:
 
 
 @blp.route("/identify", methods=["POST"])
-@limiter.limit(_identify_limit, deduct_when=lambda r: r.status_code in _FAILED_LOOKUP)
+@failed_lookups
 @blp.arguments(IdentifySchema)
 @blp.response(200, IdentifiedSchema)
 def identify(args: dict[str, Any]) -> dict[str, Any]:

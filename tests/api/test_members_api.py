@@ -160,3 +160,42 @@ def test_blocking_a_card_is_audited_and_stops_it_at_every_till(client, till, ses
     assert "stolen" in refused.get_json()["detail"]
     audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "card.block")).one()
     assert audit.details == {"before": "active", "after": "blocked", "reason": "stolen"}
+
+
+def test_a_member_can_be_given_a_printed_card_and_both_cards_work(client, till, session, clock):
+    member = _enrol(client, till).get_json()
+    _batch, printed = create_batch(
+        session, card_key=CARD_KEY, size=1, note=None, actor="test", now=clock.now()
+    )
+    added = client.post(
+        f"/api/v1/members/{member['id']}/cards",
+        headers=till.headers,
+        json={"card_code": printed[0].payload},
+    )
+    assert added.status_code == 201
+    for code in (member["cards"][0]["qr_payload"], printed[0].payload):
+        found = client.post("/api/v1/pos/identify", headers=till.headers, json={"code": code})
+        assert found.get_json()["member"]["id"] == member["id"]
+    again = client.post(
+        f"/api/v1/members/{member['id']}/cards",
+        headers=till.headers,
+        json={"card_code": printed[0].payload},
+    )
+    assert again.status_code == 409
+
+
+def test_failed_card_and_member_lookups_share_the_guessing_budget(app, client, session, clock):
+    till = make_till(session, clock)
+    probes = [
+        lambda: client.get("/api/v1/members/987654", headers=till.headers),
+        lambda: client.get("/api/v1/cards/9000000000000001/qr.png", headers=till.headers),
+        lambda: client.post(
+            "/api/v1/cards/9000000000000001/block", headers=till.headers, json={"reason": "probe"}
+        ),
+        lambda: client.post(
+            "/api/v1/pos/identify", headers=till.headers, json={"code": "9000000000000001"}
+        ),
+    ]
+    statuses = [probes[n % len(probes)]().status_code for n in range(32)]
+    assert statuses[:30] == [404] * 30
+    assert statuses[30:] == [429, 429]
