@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://loyalty.example/problems/"  # stable identifiers, not fetched
 
+_LOCATIONS = {"json", "query", "path", "headers", "form", "view_args", "querystring"}
+
 STATUS_FOR: list[tuple[type[domain.DomainError], int, str]] = [
     # Most specific first.
     (NotEnoughPoints, 409, "insufficient-points"),
@@ -55,22 +57,23 @@ def problem(
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """webargs nests messages by location and by field; a till wants `field.path: [..]`."""
-    if isinstance(messages, list):
-        if all(isinstance(m, str) for m in messages):
-            return {prefix or "_body": messages}
+    """webargs nests messages by location and by field; a till wants `field.path: [..]`.
+
+    marshmallow's `_schema` (an object as a whole, e.g. a line that is not an object) is
+    reported at the object's own path, and at `_body` for the body itself.
+    """
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_body": messages}
+    if isinstance(messages, list | dict):
+        items = messages.items() if isinstance(messages, dict) else enumerate(messages)
         flat: dict[str, list[str]] = {}
-        for index, item in enumerate(messages):
-            flat |= _flatten(item, f"{prefix}.{index}" if prefix else str(index))
-        return flat
-    if isinstance(messages, dict):
-        flat = {}
-        for key, value in messages.items():
+        for key, value in items:
             name = str(key)
-            if not prefix and name in {"json", "query", "path", "headers", "form"}:
+            if (not prefix and name in _LOCATIONS) or name == "_schema":
                 name = ""
             path = ".".join(p for p in (prefix, name) if p)
-            flat |= _flatten(value, path)
+            for field, texts in _flatten(value, path).items():
+                flat.setdefault(field, []).extend(texts)
         return flat
     return {prefix or "_body": [str(messages)]}
 
@@ -103,7 +106,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
+    log.error("unhandled error", exc_info=exc)
     return problem(
         500, HTTPStatus.INTERNAL_SERVER_ERROR.phrase, "an unexpected error; it has been logged"
     )

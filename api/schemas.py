@@ -47,7 +47,7 @@ class StrictBoolean(fields.Boolean):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if value is not True and value is not False:
             raise self.make_error("invalid", input=value)
-        return value
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def external_id_field() -> fields.String:
@@ -122,7 +122,13 @@ class ReturnSchema(StrictSchema):
 
 
 class EnrolSchema(StrictSchema):
-    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=200),
+            validate.Regexp(r"\s*\S", error="A name needs more than blanks."),
+        ],
+    )
     email = Text(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = Text(load_default=None, allow_none=True, validate=validate.Length(max=32))
     birthday = fields.Date(load_default=None, allow_none=True)
@@ -260,3 +266,11 @@ class ProgramSchema(Schema):
     pending_days = fields.Integer()
     expiry_policy = fields.String()
     expiry_months = fields.Integer()
+
+
+class ActivateCardSchema(StrictSchema):
+    card_code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the pre-printed card's QR payload or number"},
+    )
