@@ -150,7 +150,10 @@ def _refuse_undecodable_json() -> Response | None:
     except (ValueError, RecursionError) as exc:
         detail = _json_problem(exc)
         return problem(
-            400, HTTPStatus.BAD_REQUEST.phrase, detail, kind="invalid-json",
+            400,
+            HTTPStatus.BAD_REQUEST.phrase,
+            detail,
+            kind="invalid-json",
             errors={"_body": [detail]},
         )
     return None

@@ -88,7 +88,7 @@ def history(args: dict[str, Any], member_id: int) -> dict[str, Any]:
 
 
 def _card(number: str) -> Card:
-    return cards.find_card(context.session(), strip_separators(number))
+    return cards.find_card(context.session(), strip_separators(number), field="number")
 
 
 @blp.route("/cards/<string:number>/qr.<any(svg, png):image_format>", methods=["GET"])

@@ -76,19 +76,23 @@ class BasketLineSchema(StrictSchema):
 
 class BasketSchema(StrictSchema):
     code = Text(
-        load_default=None, allow_none=True, validate=validate.Length(min=1, max=254),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=254),
         metadata={"description": "what the scanner read: QR payload, card number, phone, email"},
     )
     member_id = fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
     )
     lines = fields.List(
-        fields.Nested(BasketLineSchema), required=True,
+        fields.Nested(BasketLineSchema),
+        required=True,
         validate=validate.Length(min=1, max=MAX_LINES),
     )
     coupon_codes = fields.List(
         Text(validate=validate.Length(min=1, max=64)),
-        load_default=list, validate=validate.Length(max=20),
+        load_default=list,
+        validate=validate.Length(max=20),
     )
     redeem_points = fields.Integer(
         load_default=0, strict=True, validate=validate.Range(min=0, max=MAX_POINTS)
@@ -116,7 +120,8 @@ class ReturnLineSchema(StrictSchema):
 class ReturnSchema(StrictSchema):
     external_id = external_id_field()
     lines = fields.List(
-        fields.Nested(ReturnLineSchema), required=True,
+        fields.Nested(ReturnLineSchema),
+        required=True,
         validate=validate.Length(min=1, max=MAX_LINES),
     )
 
@@ -134,11 +139,11 @@ class EnrolSchema(StrictSchema):
     birthday = fields.Date(load_default=None, allow_none=True)
     email_consent = StrictBoolean(load_default=False)
     sms_consent = StrictBoolean(load_default=False)
-    acquisition_source = Text(
-        load_default=None, allow_none=True, validate=validate.Length(max=80)
-    )
+    acquisition_source = Text(load_default=None, allow_none=True, validate=validate.Length(max=80))
     card_code = Text(
-        load_default=None, allow_none=True, validate=validate.Length(max=64),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=64),
         metadata={"description": "a pre-printed card handed over now; omit to issue a new one"},
     )
 
@@ -148,9 +153,7 @@ class BlockCardSchema(StrictSchema):
 
 
 class ReplaceCardSchema(BlockCardSchema):
-    new_card_code = Text(
-        load_default=None, allow_none=True, validate=validate.Length(max=64)
-    )
+    new_card_code = Text(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
 class LedgerQuerySchema(StrictSchema):
@@ -269,7 +272,7 @@ class ProgramSchema(Schema):
 
 
 class ActivateCardSchema(StrictSchema):
-    card_code = fields.String(
+    card_code = Text(
         required=True,
         validate=validate.Length(min=1, max=64),
         metadata={"description": "the pre-printed card's QR payload or number"},

@@ -4,13 +4,13 @@ from loyalty.errors import InvalidInput, NotFound, RuleViolation
 
 
 class UnknownCard(NotFound):
-    def __init__(self) -> None:
-        super().__init__("no card has this number", field="code")
+    def __init__(self, field: str = "code") -> None:
+        super().__init__("no card has this number", field=field)
 
 
 class DamagedCode(InvalidInput):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, field="code")
+    def __init__(self, detail: str, field: str = "code") -> None:
+        super().__init__(detail, field=field)
 
 
 class CardBlocked(RuleViolation):

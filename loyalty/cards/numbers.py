@@ -9,6 +9,11 @@ CARD_NUMBER_LENGTH = 16
 _SEPARATORS = re.compile(r"[\s-]")
 
 
+def is_ascii_digits(text: str) -> bool:
+    # str.isdigit() also accepts superscripts and Arabic-Indic digits, which are no card number.
+    return text.isascii() and text.isdigit()
+
+
 def luhn_check_digit(body: str) -> str:
     total = 0
     for position, char in enumerate(reversed(body)):
@@ -24,7 +29,7 @@ def luhn_check_digit(body: str) -> str:
 def is_valid_card_number(number: str) -> bool:
     return (
         len(number) == CARD_NUMBER_LENGTH
-        and number.isdigit()
+        and is_ascii_digits(number)
         and luhn_check_digit(number[:-1]) == number[-1]
     )
 

@@ -16,7 +16,7 @@ import qrcode
 import qrcode.image.svg
 from qrcode.image.pure import PyPNGImage
 
-from loyalty.cards.numbers import CARD_NUMBER_LENGTH
+from loyalty.cards.numbers import CARD_NUMBER_LENGTH, is_ascii_digits
 
 PAYLOAD_PREFIX = "L1"
 _SIGNATURE_BYTES = 10
@@ -47,7 +47,7 @@ def verify_payload(card_key: str, payload: str) -> str | None:
     if not looks_like_payload(payload):
         return None
     number = payload[len(PAYLOAD_PREFIX) : len(PAYLOAD_PREFIX) + CARD_NUMBER_LENGTH]
-    if not number.isdigit():
+    if not is_ascii_digits(number):
         return None
     if not hmac.compare_digest(_signature(card_key, number), payload[-16:]):
         return None

@@ -13,7 +13,9 @@ from loyalty.audit.services import record
 from loyalty.cards.errors import CardBlocked, CardNotAvailable, DamagedCode, UnknownCard
 from loyalty.cards.models import Card, CardBatch, CardStatus
 from loyalty.cards.numbers import (
+    CARD_NUMBER_LENGTH,
     format_card_number,
+    is_ascii_digits,
     is_valid_card_number,
     new_card_number,
     strip_separators,
@@ -21,24 +23,27 @@ from loyalty.cards.numbers import (
 from loyalty.cards.qr import looks_like_payload, sign_card, verify_payload
 
 
-def card_number_from_code(card_key: str, code: str) -> str:
-    """Accept a scanned QR payload or a typed card number; refuse anything forged or mistyped."""
+def card_number_from_code(card_key: str, code: str, field: str = "code") -> str:
+    """Accept a scanned QR payload or a typed card number; refuse anything forged or mistyped.
+    `field` names the request field the code came in, for the error."""
     code = code.strip()
     if looks_like_payload(code):
         number = verify_payload(card_key, code)
         if number is None:
-            raise DamagedCode("this QR code is not one of our cards (damaged or forged)")
+            raise DamagedCode("this QR code is not one of our cards (damaged or forged)", field)
         return number
     number = strip_separators(code)
     if not is_valid_card_number(number):
-        raise DamagedCode("the card number is mistyped: its check digit does not match")
+        raise DamagedCode("the card number is mistyped: its check digit does not match", field)
     return number
 
 
-def find_card(session: Session, number: str) -> Card:
+def find_card(session: Session, number: str, field: str = "code") -> Card:
+    if not (len(number) == CARD_NUMBER_LENGTH and is_ascii_digits(number)):
+        raise UnknownCard(field)  # not even the shape of a card: nothing to ask the database
     card = session.scalars(select(Card).where(Card.number == number)).first()
     if card is None:
-        raise UnknownCard
+        raise UnknownCard(field)
     return card
 
 
@@ -71,14 +76,21 @@ def issue_card(session: Session, *, member_id: int, now: datetime) -> Card:
 
 
 def activate_card(
-    session: Session, *, card_key: str, code: str, member_id: int, actor: str, now: datetime
+    session: Session,
+    *,
+    card_key: str,
+    code: str,
+    member_id: int,
+    actor: str,
+    now: datetime,
+    field: str = "card_code",
 ) -> Card:
     """Hand a pre-printed card to a member at the till."""
-    card = find_card(session, card_number_from_code(card_key, code))
+    card = find_card(session, card_number_from_code(card_key, code, field), field)
     if card.status != CardStatus.UNASSIGNED:
         raise CardNotAvailable(
             f"this card is {card.status}, only a new unassigned card can be activated",
-            field="card",
+            field=field,
         )
     card.status = CardStatus.ACTIVE
     card.member_id = member_id
@@ -134,7 +146,13 @@ def replace_card(
     block_card(session, card=old, reason=reason, actor=actor, now=now)
     if new_code:
         new = activate_card(
-            session, card_key=card_key, code=new_code, member_id=member_id, actor=actor, now=now
+            session,
+            card_key=card_key,
+            code=new_code,
+            member_id=member_id,
+            actor=actor,
+            now=now,
+            field="new_card_code",
         )
     else:
         new = issue_card(session, member_id=member_id, now=now)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -107,7 +108,12 @@ def _refuse_taken_contacts(session: Session, email: str | None, phone: str | Non
         raise ContactTaken(f"another member already uses this {field}", field=field)
 
 
+MAX_ID = 2**63 - 1
+
+
 def get_member(session: Session, member_id: int) -> Member:
+    if not 0 < member_id <= MAX_ID:
+        raise UnknownMember(f"no member has id {member_id}", field="member_id")
     member = session.get(Member, member_id)
     if member is None or member.status == MemberStatus.ERASED:
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
@@ -118,6 +124,14 @@ def _usable(member: Member) -> Member:
     if member.status == MemberStatus.BLOCKED:
         raise MemberBlocked
     return member
+
+
+def _as_code(normalise: Callable[[str], str], text: str) -> str:
+    """Normalise a contact typed at the till; a refusal names `code`, the field it came in."""
+    try:
+        return normalise(text)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field="code") from exc
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ def find_by_code(session: Session, code: str, keys: LookupKeys) -> tuple[Member,
     if "@" in text:
         member = session.scalars(
             select(Member).where(
-                Member.email == normalise_email(text),
+                Member.email == _as_code(normalise_email, text),
                 Member.status != MemberStatus.ERASED,
             )
         ).first()
@@ -146,7 +160,7 @@ def find_by_code(session: Session, code: str, keys: LookupKeys) -> tuple[Member,
     if looks_like_phone(text) and (
         text.startswith("+") or sum(c.isdigit() for c in text) < CARD_NUMBER_LENGTH
     ):
-        phone = normalise_phone(text, keys.phone_region)
+        phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
         member = session.scalars(
             select(Member).where(Member.phone == phone, Member.status != MemberStatus.ERASED)
         ).first()
@@ -182,9 +196,15 @@ def set_blocked(
     before = member.status
     member.status = MemberStatus.BLOCKED if blocked else MemberStatus.ACTIVE
     record(
-        session, actor=actor, action="member.block" if blocked else "member.unblock",
-        subject_type="member", subject_id=member.id, now=now, before=before,
-        after=member.status, reason=reason,
+        session,
+        actor=actor,
+        action="member.block" if blocked else "member.unblock",
+        subject_type="member",
+        subject_id=member.id,
+        now=now,
+        before=before,
+        after=member.status,
+        reason=reason,
     )
     return member
 
@@ -206,7 +226,12 @@ def erase(session: Session, *, member_id: int, reason: str, actor: str, now: dat
     for card in session.scalars(select(Card).where(Card.member_id == member.id)):
         block_card(session, card=card, reason="member erased", actor=actor, now=now)
     record(
-        session, actor=actor, action="member.erase", subject_type="member",
-        subject_id=member.id, now=now, reason=reason,
+        session,
+        actor=actor,
+        action="member.erase",
+        subject_type="member",
+        subject_id=member.id,
+        now=now,
+        reason=reason,
     )
     return member

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,9 @@ from loyalty.rules.pricing import BasketLine, PricedBasket, points_kept_after_re
 from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleLine, SaleReturn, SaleStatus
 from loyalty.stores.models import Terminal
+
+# What the API accepts as an external id: printable ASCII without spaces.
+EXTERNAL_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 # A till's clock may run ahead; beyond this a sale "from the future" is a mistake, not skew.
 MAX_CLOCK_SKEW = timedelta(hours=24)
@@ -232,6 +236,8 @@ def _locked_sale(session: Session, terminal: Terminal, external_id: str) -> Sale
     """The sale, locked against a concurrent return or void of the same sale (PostgreSQL; on
     SQLite the write transaction already excludes them). Another store's sales do not exist
     for this terminal."""
+    if not EXTERNAL_ID.fullmatch(external_id):
+        raise UnknownSale(external_id)  # no sale can have such an id; spare the database
     sale = session.scalars(
         select(Sale)
         .where(Sale.store_id == terminal.store_id, Sale.external_id == external_id)
