@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import abort, g, request
 
 from api.extensions import db
-from loyalty.stores.models import Terminal
-from loyalty.stores.services import authenticate_terminal
+from loyalty.stores.services import TerminalRef, authenticate_terminal
 
 
 def require_terminal() -> None:
@@ -21,6 +20,6 @@ def require_terminal() -> None:
     g.terminal = terminal
 
 
-def current_terminal() -> Terminal:
-    terminal: Terminal = g.terminal
+def current_terminal() -> TerminalRef:
+    terminal: TerminalRef = g.terminal
     return terminal

@@ -55,7 +55,7 @@ def identify(args: dict[str, Any]) -> dict[str, Any]:
     """
     found = identify_member(context.session(), args["code"], context.lookup_keys())
     return {
-        "member": {"id": found.member.id, "name": found.member.name, "status": found.member.status},
+        "member": {"id": found.member_id, "name": found.name, "status": found.status},
         "card": card_data(found.card, context.settings().card_key) if found.card else None,
         "tier": None,
         "points": asdict(found.balance),

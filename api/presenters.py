@@ -9,9 +9,10 @@ from loyalty.cards.models import Card
 from loyalty.cards.qr import sign_card
 from loyalty.ledger.services import Balance
 from loyalty.members.models import Member
+from loyalty.members.services import CardView
 
 
-def card_data(card: Card, card_key: str) -> dict[str, Any]:
+def card_data(card: Card | CardView, card_key: str) -> dict[str, Any]:
     return {
         "number": card.number,
         "status": card.status,

@@ -56,7 +56,10 @@ def is_sqlite(url: str) -> bool:
 def engine_options(url: str) -> dict[str, Any]:
     if is_sqlite(url):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    # No pool_pre_ping: it costs every request a round trip. A connection dropped by a database
+    # restart fails one request (503 from /health meanwhile) and is then replaced by the pool;
+    # pool_recycle retires connections before server-side idle timeouts can cut them.
+    return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
 
 
 def prepare_engine(engine: Engine) -> Engine:

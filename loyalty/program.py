@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -10,7 +11,9 @@ from babel.numbers import get_currency_precision
 from sqlalchemy import CheckConstraint, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from loyalty.audit.services import record
 from loyalty.db import Base, UtcDateTime
+from loyalty.errors import InvalidInput
 
 PROGRAM_ID = 1
 
@@ -49,11 +52,36 @@ class Program(Base):
         return ZoneInfo(self.timezone)
 
 
-def default_program(now: datetime, currency: str = "EUR") -> Program:
+@dataclass(frozen=True)
+class ProgramSettings:
+    """The program as every sale reads it: a plain value, read with one small query."""
+
+    name: str
+    currency: str
+    timezone: str
+    earn_points: int
+    earn_per_minor: int
+    redeem_points: int
+    redeem_value_minor: int
+    pending_days: int
+    expiry_policy: str
+    expiry_months: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_SETTINGS = [f.name for f in fields(ProgramSettings)]
+_READ_SETTINGS = select(*(getattr(Program, name) for name in _SETTINGS)).where(
+    Program.id == PROGRAM_ID
+)
+
+
+def default_settings(currency: str = "EUR") -> ProgramSettings:
     """DESIGN.md's defaults: 1 point per whole currency unit, 100 points = 1.00, 12 months."""
     unit = 10 ** get_currency_precision(currency)
-    return Program(
-        id=PROGRAM_ID,
+    return ProgramSettings(
         name="Loyalty",
         currency=currency,
         timezone="UTC",
@@ -64,22 +92,51 @@ def default_program(now: datetime, currency: str = "EUR") -> Program:
         pending_days=0,
         expiry_policy=ExpiryPolicy.MONTHS_AFTER_EARNING_MONTH,
         expiry_months=12,
-        updated_at=now,
     )
 
 
-def get_program(session: Session) -> Program:
-    program = session.scalars(select(Program).where(Program.id == PROGRAM_ID)).first()
-    if program is None:
+def get_program(session: Session) -> ProgramSettings:
+    row = session.connection().execute(_READ_SETTINGS).first()
+    if row is None:
         msg = "the program is not configured: run `loyalty migrate` (it creates the defaults)"
         raise RuntimeError(msg)
-    return program
+    return ProgramSettings(**row._asdict())
+
+
+def update_program(
+    session: Session, *, actor: str, now: datetime, **changes: object
+) -> ProgramSettings:
+    """Change settings, audited with before and after. Points already earned keep their
+    terms: lots carry their own expiry and sales their own figures."""
+    unknown = changes.keys() - set(_SETTINGS)
+    if unknown:
+        raise InvalidInput(f"unknown settings: {', '.join(sorted(unknown))}")
+    program = session.get(Program, PROGRAM_ID)
+    if program is None:
+        msg = "the program is not configured: run `loyalty migrate`"
+        raise RuntimeError(msg)
+    before = {name: getattr(program, name) for name in changes}
+    for name, value in changes.items():
+        setattr(program, name, value)
+    program.updated_at = now
+    record(
+        session,
+        actor=actor,
+        action="program.update",
+        subject_type="program",
+        subject_id=PROGRAM_ID,
+        now=now,
+        before=before,
+        after=changes,
+    )
+    session.flush()
+    return get_program(session)
 
 
 def ensure_program(session: Session, now: datetime, currency: str = "EUR") -> Program:
     program = session.get(Program, PROGRAM_ID)
     if program is None:
-        program = default_program(now, currency)
+        program = Program(id=PROGRAM_ID, updated_at=now, **asdict(default_settings(currency)))
         session.add(program)
         session.flush()
     return program

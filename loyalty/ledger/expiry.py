@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from loyalty.program import ExpiryPolicy, Program
+from loyalty.program import ExpiryPolicy, ProgramSettings
 
 
 def add_months(year: int, month: int, months: int) -> tuple[int, int]:
@@ -13,7 +13,7 @@ def add_months(year: int, month: int, months: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
-def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
+def lot_expiry(program: ProgramSettings, earned_at: datetime) -> datetime | None:
     """DESIGN.md: points expire N months after the month they were earned: a point earned on
     any day of November 2026 with N = 12 lasts until the end of November 2027."""
     if program.expiry_policy == ExpiryPolicy.NEVER:

@@ -14,15 +14,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from loyalty.db import UtcDateTime
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.expiry import lot_expiry
 from loyalty.ledger.models import EntryKind, LotDraw, PointAccount, PointEntry, PointLot
-from loyalty.program import Program
+from loyalty.program import ProgramSettings
 
 
 @dataclass(frozen=True)
@@ -31,18 +42,63 @@ class Balance:
     pending: int
 
 
-def open_account(session: Session, member_id: int, now: datetime) -> PointAccount:
-    account = PointAccount(member_id=member_id, available=0, pending=0, updated_at=now)
-    session.add(account)
-    return account
+@dataclass(frozen=True)
+class Posted:
+    """An entry written, and the member's balance right after it."""
+
+    entry_id: int
+    balance: Balance
+
+
+# The till's hot path writes with Core statements built once, on the tables, executed on the
+# session's connection: the ORM's unit of work, and building a statement per call, cost more
+# CPU than the database spends on these small rows. Lots are never handled as ORM objects, so
+# no stale copy of one can sit in a session's identity map.
+_accounts = cast("Table", PointAccount.__table__)
+_entries = cast("Table", PointEntry.__table__)
+_lots = cast("Table", PointLot.__table__)
+_BALANCE = (_accounts.c.available, _accounts.c.pending)
+_OPEN_ACCOUNT = insert(_accounts)
+_READ_BALANCE = select(*_BALANCE).where(_accounts.c.member_id == bindparam("member_id"))
+_INSERT_ENTRY = insert(_entries).returning(_entries.c.id)
+_INSERT_LOT = insert(_lots)
+_MOVE_LOT_POINTS = (
+    update(_lots)
+    .where(_lots.c.id == bindparam("lot_id"))
+    .values(remaining=_lots.c.remaining + bindparam("delta", type_=BigInteger))
+)
+_INSERT_DRAW = insert(cast("Table", LotDraw.__table__))
+_SHIFT_AVAILABLE = (
+    update(_accounts)
+    .where(_accounts.c.member_id == bindparam("member"))
+    .values(
+        available=_accounts.c.available + bindparam("delta", type_=BigInteger),
+        updated_at=bindparam("changed_at", type_=UtcDateTime()),
+    )
+    .returning(*_BALANCE)
+)
+_DEBIT_IF_AVAILABLE = (
+    update(_accounts)
+    .where(
+        _accounts.c.member_id == bindparam("member"),
+        _accounts.c.available >= bindparam("points", type_=BigInteger),
+    )
+    .values(
+        available=_accounts.c.available - bindparam("points", type_=BigInteger),
+        updated_at=bindparam("changed_at", type_=UtcDateTime()),
+    )
+    .returning(*_BALANCE)
+)
+
+
+def open_account(session: Session, member_id: int, now: datetime) -> None:
+    session.connection().execute(
+        _OPEN_ACCOUNT, {"member_id": member_id, "available": 0, "pending": 0, "updated_at": now}
+    )
 
 
 def balance(session: Session, member_id: int) -> Balance:
-    row = session.execute(
-        select(PointAccount.available, PointAccount.pending).where(
-            PointAccount.member_id == member_id
-        )
-    ).one()
+    row = session.connection().execute(_READ_BALANCE, {"member_id": member_id}).one()
     return Balance(available=row.available, pending=row.pending)
 
 
@@ -56,37 +112,34 @@ def _add_entry(
     actor: str,
     now: datetime,
     sale_id: int | None = None,
-) -> PointEntry:
-    entry = PointEntry(
-        member_id=member_id,
-        kind=kind,
-        points=points,
-        pending_points=0,
-        sale_id=sale_id,
-        reason=reason,
-        actor=actor,
-        created_at=now,
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+) -> int:
+    params = {
+        "member_id": member_id,
+        "kind": kind.value,
+        "points": points,
+        "pending_points": 0,
+        "sale_id": sale_id,
+        "reason": reason,
+        "actor": actor,
+        "created_at": now,
+    }
+    return int(session.connection().execute(_INSERT_ENTRY, params).scalar_one())
 
 
-def _shift_available(session: Session, member_id: int, delta: int, now: datetime) -> int:
+def _shift_available(session: Session, member_id: int, delta: int, now: datetime) -> Balance:
     """Apply a signed change and return the new balance, in one statement."""
-    return session.execute(
-        update(PointAccount)
-        .where(PointAccount.member_id == member_id)
-        .values(available=PointAccount.available + delta, updated_at=now)
-        .returning(PointAccount.available),
-        execution_options={"synchronize_session": False},
-    ).scalar_one()
+    row = (
+        session.connection()
+        .execute(_SHIFT_AVAILABLE, {"member": member_id, "delta": delta, "changed_at": now})
+        .one()
+    )
+    return Balance(available=row.available, pending=row.pending)
 
 
 def credit(
     session: Session,
     *,
-    program: Program,
+    program: ProgramSettings,
     member_id: int,
     points: int,
     kind: EntryKind,
@@ -95,14 +148,14 @@ def credit(
     now: datetime,
     sale_id: int | None = None,
     earned_at: datetime | None = None,
-) -> PointEntry:
+) -> Posted:
     """Add points as a new lot. A debt is paid off first: the lot holds only what is left.
     `earned_at` (when the sale happened, for a till that was offline) decides the expiry."""
     if points <= 0:
         msg = "a credit adds a positive number of points"
         raise ValueError(msg)
-    new_available = _shift_available(session, member_id, points, now)
-    entry = _add_entry(
+    after = _shift_available(session, member_id, points, now)
+    entry_id = _add_entry(
         session,
         member_id=member_id,
         kind=kind,
@@ -112,24 +165,25 @@ def credit(
         now=now,
         sale_id=sale_id,
     )
-    session.add(
-        PointLot(
-            member_id=member_id,
-            entry_id=entry.id,
-            sale_id=sale_id,
-            points=points,
-            remaining=min(points, max(new_available, 0)),
-            unlocked=True,
-            unlocks_at=now,
-            expires_at=lot_expiry(program, earned_at or now),
-            created_at=now,
-        )
+    session.connection().execute(
+        _INSERT_LOT,
+        {
+            "member_id": member_id,
+            "entry_id": entry_id,
+            "sale_id": sale_id,
+            "points": points,
+            "remaining": min(points, max(after.available, 0)),
+            "unlocked": True,
+            "unlocks_at": now,
+            "expires_at": lot_expiry(program, earned_at or now),
+            "created_at": now,
+        },
     )
-    return entry
+    return Posted(entry_id, after)
 
 
 def _draw_lots(
-    session: Session, *, member_id: int, entry: PointEntry, points: int, own_sale_id: int | None
+    session: Session, *, member_id: int, entry_id: int, points: int, own_sale_id: int | None
 ) -> None:
     """Take `points` from unlocked lots, soonest expiry first (a sale's own lot first when a
     return takes back what that sale earned), recording each draw."""
@@ -138,8 +192,8 @@ def _draw_lots(
         order.append(case((PointLot.sale_id == own_sale_id, 0), else_=1))
     # Lots that never expire go last; NULLS LAST is spelt differently per database.
     order += [case((PointLot.expires_at.is_(None), 1), else_=0), PointLot.expires_at, PointLot.id]
-    lots = session.scalars(
-        select(PointLot)
+    lots = session.connection().execute(
+        select(PointLot.id, PointLot.remaining)
         .where(
             PointLot.member_id == member_id,
             PointLot.unlocked.is_(True),
@@ -147,14 +201,29 @@ def _draw_lots(
         )
         .order_by(*order)
     )
+    draws: list[dict[str, int]] = []
     left = points
-    for lot in lots:
+    for lot_id, remaining in lots:
         if left == 0:
             break
-        taken = min(lot.remaining, left)
-        lot.remaining -= taken
+        taken = min(remaining, left)
         left -= taken
-        session.add(LotDraw(entry_id=entry.id, lot_id=lot.id, points=taken))
+        draws.append({"lot_id": lot_id, "points": taken})
+    _move_lot_points(session, entry_id, draws, sign=-1)
+
+
+def _move_lot_points(
+    session: Session, entry_id: int, moves: list[dict[str, int]], *, sign: int
+) -> None:
+    """Take (sign -1) or give back (sign +1) points on lots, each in one statement."""
+    if not moves:
+        return
+    connection = session.connection()
+    connection.execute(
+        _MOVE_LOT_POINTS, [{"lot_id": m["lot_id"], "delta": sign * m["points"]} for m in moves]
+    )
+    if sign < 0:
+        connection.execute(_INSERT_DRAW, [{"entry_id": entry_id, **move} for move in moves])
 
 
 def redeem(
@@ -166,22 +235,20 @@ def redeem(
     actor: str,
     now: datetime,
     sale_id: int | None = None,
-) -> PointEntry:
+) -> Posted:
     """Spend points. The balance check and the debit are one conditional UPDATE, so two tills
     racing for the same points cannot both win."""
     if points <= 0:
         msg = "a redemption spends a positive number of points"
         raise ValueError(msg)
-    debited = session.execute(
-        update(PointAccount)
-        .where(PointAccount.member_id == member_id, PointAccount.available >= points)
-        .values(available=PointAccount.available - points, updated_at=now)
-        .returning(PointAccount.available),
-        execution_options={"synchronize_session": False},
-    ).first()
+    debited = (
+        session.connection()
+        .execute(_DEBIT_IF_AVAILABLE, {"member": member_id, "points": points, "changed_at": now})
+        .first()
+    )
     if debited is None:
         raise NotEnoughPoints(points)
-    entry = _add_entry(
+    entry_id = _add_entry(
         session,
         member_id=member_id,
         kind=EntryKind.REDEEM,
@@ -191,8 +258,8 @@ def redeem(
         now=now,
         sale_id=sale_id,
     )
-    _draw_lots(session, member_id=member_id, entry=entry, points=points, own_sale_id=None)
-    return entry
+    _draw_lots(session, member_id=member_id, entry_id=entry_id, points=points, own_sale_id=None)
+    return Posted(entry_id, Balance(debited.available, debited.pending))
 
 
 def reverse_earning(
@@ -204,11 +271,11 @@ def reverse_earning(
     reason: str,
     actor: str,
     now: datetime,
-) -> PointEntry:
+) -> Posted:
     """Take back points a sale earned, from that sale's lot first. If the member has spent them
     already the balance goes negative: the points are owed, never silently forgiven."""
-    before = _shift_available(session, member_id, -points, now) + points
-    entry = _add_entry(
+    after = _shift_available(session, member_id, -points, now)
+    entry_id = _add_entry(
         session,
         member_id=member_id,
         kind=EntryKind.REVERSE,
@@ -218,25 +285,35 @@ def reverse_earning(
         now=now,
         sale_id=sale_id,
     )
-    from_lots = min(points, max(before, 0))
+    from_lots = min(points, max(after.available + points, 0))
     if from_lots:
-        _draw_lots(session, member_id=member_id, entry=entry, points=from_lots, own_sale_id=sale_id)
-    return entry
+        _draw_lots(
+            session,
+            member_id=member_id,
+            entry_id=entry_id,
+            points=from_lots,
+            own_sale_id=sale_id,
+        )
+    return Posted(entry_id, after)
 
 
 def reverse_redemption(
     session: Session,
     *,
-    redemption: PointEntry,
+    redemption_id: int,
     reason: str,
     actor: str,
     now: datetime,
-) -> PointEntry:
+) -> Posted:
     """Give back redeemed points to the very lots they came from (same expiry as before)."""
-    points = -redemption.points
-    member_id = redemption.member_id
+    member_id, spent, sale_id = session.execute(
+        select(PointEntry.member_id, PointEntry.points, PointEntry.sale_id).where(
+            PointEntry.id == redemption_id, PointEntry.kind == EntryKind.REDEEM
+        )
+    ).one()
+    points = -spent
     after = _shift_available(session, member_id, points, now)
-    entry = _add_entry(
+    entry_id = _add_entry(
         session,
         member_id=member_id,
         kind=EntryKind.REVERSE,
@@ -244,23 +321,25 @@ def reverse_redemption(
         reason=reason,
         actor=actor,
         now=now,
-        sale_id=redemption.sale_id,
+        sale_id=sale_id,
     )
     # A debt is paid before any lot is refilled, so that lots keep adding up to the balance.
-    refill = min(points, max(after, 0))
+    refill = min(points, max(after.available, 0))
     draws = session.execute(
-        select(LotDraw, PointLot)
+        select(LotDraw.lot_id, LotDraw.points)
         .join(PointLot, PointLot.id == LotDraw.lot_id)
-        .where(LotDraw.entry_id == redemption.id)
+        .where(LotDraw.entry_id == redemption_id)
         .order_by(PointLot.expires_at.desc(), LotDraw.id.desc())
-    ).all()
-    for draw, lot in draws:
+    )
+    refills: list[dict[str, int]] = []
+    for lot_id, drawn in draws:
         if refill == 0:
             break
-        given = min(draw.points, refill)
-        lot.remaining += given
+        given = min(drawn, refill)
         refill -= given
-    return entry
+        refills.append({"lot_id": lot_id, "points": given})
+    _move_lot_points(session, entry_id, refills, sign=+1)
+    return Posted(entry_id, after)
 
 
 def history(

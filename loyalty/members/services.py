@@ -3,16 +3,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.cards.models import Card
+from loyalty.cards.errors import CardBlocked, UnknownCard
+from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH
-from loyalty.cards.services import activate_card, block_card, issue_card, usable_card
+from loyalty.cards.services import activate_card, block_card, card_number_from_code, issue_card
 from loyalty.errors import InvalidInput
-from loyalty.ledger.services import Balance, balance, open_account
+from loyalty.ledger.models import PointAccount
+from loyalty.ledger.services import Balance, open_account
 from loyalty.members.contacts import (
     looks_like_phone,
     normalise_email,
@@ -142,49 +145,109 @@ class LookupKeys:
     phone_region: str
 
 
-def find_by_code(session: Session, code: str, keys: LookupKeys) -> tuple[Member, Card | None]:
-    """Whatever the scanner or the cashier typed: QR payload, card number, email or phone."""
-    text = code.strip()
-    if not text:
-        raise InvalidInput("the code is empty", field="code")
-    if "@" in text:
-        member = session.scalars(
-            select(Member).where(
-                Member.email == _as_code(normalise_email, text),
-                Member.status != MemberStatus.ERASED,
-            )
-        ).first()
-        if member is None:
-            raise UnknownMember("no member has this email", field="code")
-        return _usable(member), None
-    if looks_like_phone(text) and (
-        text.startswith("+") or sum(c.isdigit() for c in text) < CARD_NUMBER_LENGTH
-    ):
-        phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
-        member = session.scalars(
-            select(Member).where(Member.phone == phone, Member.status != MemberStatus.ERASED)
-        ).first()
-        if member is None:
-            raise UnknownMember("no member has this phone number", field="code")
-        return _usable(member), None
-    card = usable_card(session, keys.card_key, text)
-    if card.member_id is None:
-        raise UnknownMember(
-            "this card has not been handed to a member yet: enrol them with it", field="code"
-        )
-    return _usable(get_member(session, card.member_id)), card
+@dataclass(frozen=True)
+class CardView:
+    id: int
+    number: str
+    status: str
+    activated_at: datetime | None
+    blocked_reason: str | None
 
 
 @dataclass(frozen=True)
 class Identification:
-    member: Member
-    card: Card | None
+    """Who the scanned code belongs to, with their balance: one query at the till."""
+
+    member_id: int
+    name: str
+    status: str
+    card: CardView | None
     balance: Balance
 
 
+_MEMBER_COLUMNS = (
+    Member.id.label("member_id"),
+    Member.name,
+    Member.status.label("member_status"),
+    PointAccount.available,
+    PointAccount.pending,
+)
+
+
+def _identification(row: Any, card: CardView | None) -> Identification:
+    if row.member_status == MemberStatus.BLOCKED:
+        raise MemberBlocked
+    return Identification(
+        member_id=row.member_id,
+        name=row.name,
+        status=row.member_status,
+        card=card,
+        balance=Balance(available=row.available, pending=row.pending),
+    )
+
+
+_IDENTIFY_BY_CONTACT = {
+    column.key: select(*_MEMBER_COLUMNS)
+    .join(PointAccount, PointAccount.member_id == Member.id)
+    .where(column == bindparam("contact"), Member.status != MemberStatus.ERASED)
+    for column in (Member.email, Member.phone)
+}
+_IDENTIFY_BY_CARD = (
+    select(
+        Card.id,
+        Card.number,
+        Card.status,
+        Card.activated_at,
+        Card.blocked_reason,
+        *_MEMBER_COLUMNS,
+    )
+    .outerjoin(Member, Member.id == Card.member_id)
+    .outerjoin(PointAccount, PointAccount.member_id == Card.member_id)
+    .where(Card.number == bindparam("number"))
+)
+
+
+def _by_contact(session: Session, column: str, contact: str, what: str) -> Identification:
+    statement = _IDENTIFY_BY_CONTACT[column]
+    row = session.connection().execute(statement, {"contact": contact}).first()
+    if row is None:
+        raise UnknownMember(f"no member has this {what}", field="code")
+    return _identification(row, None)
+
+
+def _by_card(session: Session, number: str) -> Identification:
+    row = session.connection().execute(_IDENTIFY_BY_CARD, {"number": number}).first()
+    if row is None:
+        raise UnknownCard
+    if row.status == CardStatus.BLOCKED:
+        raise CardBlocked(row.blocked_reason)
+    if row.member_id is None:
+        raise UnknownMember(
+            "this card has not been handed to a member yet: enrol them with it", field="code"
+        )
+    card = CardView(row.id, row.number, row.status, row.activated_at, row.blocked_reason)
+    return _identification(row, card)
+
+
 def identify(session: Session, code: str, keys: LookupKeys) -> Identification:
-    member, card = find_by_code(session, code, keys)
-    return Identification(member=member, card=card, balance=balance(session, member.id))
+    """Whatever the scanner or the cashier typed: QR payload, card number, email or phone."""
+    text = code.strip()
+    if not text:
+        raise InvalidInput("the code is empty", field="code")
+    session.flush()  # the look-ups below read through the connection, past the ORM's autoflush
+    if "@" in text:
+        return _by_contact(session, "email", _as_code(normalise_email, text), "email")
+    if looks_like_phone(text) and (
+        text.startswith("+") or sum(c.isdigit() for c in text) < CARD_NUMBER_LENGTH
+    ):
+        phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
+        return _by_contact(session, "phone", phone, "phone number")
+    return _by_card(session, card_number_from_code(keys.card_key, text))
+
+
+def usable_member(session: Session, member_id: int) -> Member:
+    """A member a till may sell to by id: known, not erased, not blocked."""
+    return _usable(get_member(session, member_id))
 
 
 def set_blocked(

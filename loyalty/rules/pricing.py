@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loyalty.errors import InvalidInput
-from loyalty.program import Program
+from loyalty.program import ProgramSettings
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,12 @@ class PricedBasket:
     earn_reasons: list[EarnReason] = field(default_factory=list)
 
 
-def points_value(program: Program, points: int) -> int:
+def points_value(program: ProgramSettings, points: int) -> int:
     """What redeemed points take off a basket, in minor units, rounded down."""
     return points * program.redeem_value_minor // program.redeem_points
 
 
-def points_for_spend(program: Program, eligible: int) -> int:
+def points_for_spend(program: ProgramSettings, eligible: int) -> int:
     """Points for eligible spend, rounded down once per transaction."""
     return max(eligible, 0) * program.earn_points // program.earn_per_minor
 
@@ -67,7 +67,9 @@ def spread(amount: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def price_basket(program: Program, lines: list[BasketLine], redeem_points: int) -> PricedBasket:
+def price_basket(
+    program: ProgramSettings, lines: list[BasketLine], redeem_points: int
+) -> PricedBasket:
     if not lines:
         raise InvalidInput("a basket needs at least one line", field="lines")
     if redeem_points < 0:

@@ -7,23 +7,22 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from loyalty.cards.models import Card
-from loyalty.errors import InvalidInput
+from loyalty.errors import DomainError, InvalidInput
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
-from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys, find_by_code, get_member
-from loyalty.program import Program, get_program
+from loyalty.members.services import LookupKeys, identify, usable_member
+from loyalty.program import ProgramSettings, get_program
 from loyalty.rules.pricing import BasketLine, PricedBasket, points_kept_after_returns, price_basket
 from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleLine, SaleReturn, SaleStatus
-from loyalty.stores.models import Terminal
+from loyalty.stores.models import TerminalLike
 
 # What the API accepts as an external id: printable ASCII without spaces.
 EXTERNAL_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -67,16 +66,25 @@ def fingerprint(request: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _resolve_member(
-    session: Session, basket: Basket, keys: LookupKeys
-) -> tuple[Member | None, Card | None]:
+@dataclass(frozen=True)
+class Buyer:
+    member_id: int
+    card_id: int | None
+    available: int
+
+
+def _resolve_member(session: Session, basket: Basket, keys: LookupKeys) -> Buyer | None:
     if basket.member_code:
-        return find_by_code(session, basket.member_code, keys)
+        found = identify(session, basket.member_code, keys)
+        return Buyer(
+            found.member_id, found.card.id if found.card else None, found.balance.available
+        )
     if basket.member_id is not None:
-        return get_member(session, basket.member_id), None
+        member = usable_member(session, basket.member_id)
+        return Buyer(member.id, None, ledger.balance(session, member.id).available)
     if basket.redeem_points:
         raise InvalidInput("points can only be redeemed by an identified member", field="code")
-    return None, None
+    return None
 
 
 def _coupon_outcomes(codes: list[str]) -> list[dict[str, Any]]:
@@ -85,10 +93,10 @@ def _coupon_outcomes(codes: list[str]) -> list[dict[str, Any]]:
 
 
 def _priced_summary(
-    program: Program, basket: Basket, priced: PricedBasket, member: Member | None
+    program: ProgramSettings, basket: Basket, priced: PricedBasket, buyer: Buyer | None
 ) -> dict[str, Any]:
     return {
-        "member_id": member.id if member else None,
+        "member_id": buyer.member_id if buyer else None,
         "currency": program.currency,
         "subtotal": priced.subtotal,
         "discounts": [
@@ -101,9 +109,9 @@ def _priced_summary(
         "discount_total": priced.points_discount,
         "total": priced.total,
         "points": {
-            "earned": priced.points_earned if member else 0,
+            "earned": priced.points_earned if buyer else 0,
             "redeemed": priced.points_redeemed,
-            "reasons": [asdict(reason) for reason in priced.earn_reasons] if member else [],
+            "reasons": [asdict(reason) for reason in priced.earn_reasons] if buyer else [],
         },
         "coupons": _coupon_outcomes(basket.coupon_codes),
     }
@@ -112,17 +120,16 @@ def _priced_summary(
 def quote(session: Session, basket: Basket, keys: LookupKeys) -> dict[str, Any]:
     """What the sale would do, changing nothing."""
     program = get_program(session)
-    member, _card = _resolve_member(session, basket, keys)
+    buyer = _resolve_member(session, basket, keys)
     priced = price_basket(program, basket.lines, basket.redeem_points)
-    summary = _priced_summary(program, basket, priced, member)
-    if member is not None:
-        available = ledger.balance(session, member.id).available
-        if priced.points_redeemed > available:
+    summary = _priced_summary(program, basket, priced, buyer)
+    if buyer is not None:
+        if priced.points_redeemed > buyer.available:
             raise InvalidInput(
-                f"the member has {available} points available, not {priced.points_redeemed}",
+                f"the member has {buyer.available} points available, not {priced.points_redeemed}",
                 field="redeem_points",
             )
-        summary["balance_after"] = available - priced.points_redeemed + priced.points_earned
+        summary["balance_after"] = buyer.available - priced.points_redeemed + priced.points_earned
     return summary
 
 
@@ -138,101 +145,146 @@ def _replay(sale: Sale, request_hash: str) -> Recorded:
     return Recorded(created=False, result=sale.result)
 
 
+def _replay_of(
+    session: Session, terminal: TerminalLike, request: SaleRequest, request_hash: str
+) -> Recorded | None:
+    existing = _store_sale(session, terminal.store_id, request.external_id)
+    return None if existing is None else _replay(existing, request_hash)
+
+
+_sales = cast("Table", Sale.__table__)
+_INSERT_SALE_ONCE = {
+    name: dialect_insert(_sales)
+    .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
+    .returning(_sales.c.id)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_INSERT_LINES = insert(cast("Table", SaleLine.__table__))
+_SAVE_RESULT = update(_sales).where(_sales.c.id == bindparam("sale_id"))
+
+
+def _insert_once(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert the sale unless its (store, external_id) exists: the id, or None for a replay.
+
+    ON CONFLICT DO NOTHING makes exactly-once one statement: on PostgreSQL a racing insert of
+    the same id waits for the first to commit and then inserts nothing; SQLite's write lock
+    serialises the two.
+    """
+    connection = session.connection()
+    statement = _INSERT_SALE_ONCE[connection.dialect.name]
+    sale_id = connection.execute(statement, values).scalar_one_or_none()
+    return None if sale_id is None else int(sale_id)
+
+
 def record_sale(
-    session: Session, *, terminal: Terminal, request: SaleRequest, keys: LookupKeys, now: datetime
+    session: Session,
+    *,
+    terminal: TerminalLike,
+    request: SaleRequest,
+    keys: LookupKeys,
+    now: datetime,
 ) -> Recorded:
     request_hash = fingerprint(request)
-    existing = _store_sale(session, terminal.store_id, request.external_id)
-    if existing is not None:
-        return _replay(existing, request_hash)
-    if request.occurred_at > now + MAX_CLOCK_SKEW:
-        raise InvalidInput("the sale is dated in the future", field="occurred_at")
-    program = get_program(session)
     basket = request.basket
-    member, card = _resolve_member(session, basket, keys)
-    priced = price_basket(program, basket.lines, basket.redeem_points)
-    earned = priced.points_earned if member else 0
-    sale = Sale(
-        store_id=terminal.store_id,
-        terminal_id=terminal.id,
-        external_id=request.external_id,
-        request_hash=request_hash,
-        member_id=member.id if member else None,
-        card_id=card.id if card else None,
-        occurred_at=request.occurred_at,
-        recorded_at=now,
-        currency=program.currency,
-        subtotal=priced.subtotal,
-        discount_total=priced.points_discount,
-        total=priced.total,
-        points_earned=earned,
-        points_redeemed=priced.points_redeemed,
-        points_reversed=0,
-        status=SaleStatus.COMPLETED,
-        result={},
-        lines=[
-            SaleLine(
-                line_no=index,
-                sku=line.sku,
-                category=line.category,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                amount=line.amount,
-                discount=share,
-                returned_quantity=0,
-            )
+    session.flush()  # the writes below go through the connection, past the ORM's autoflush
+    try:
+        if request.occurred_at > now + MAX_CLOCK_SKEW:
+            raise InvalidInput("the sale is dated in the future", field="occurred_at")
+        program = get_program(session)
+        buyer = _resolve_member(session, basket, keys)
+        priced = price_basket(program, basket.lines, basket.redeem_points)
+    except DomainError:
+        # A replay answers with the first result even if the card was blocked since.
+        replay = _replay_of(session, terminal, request, request_hash)
+        if replay is not None:
+            return replay
+        raise
+    earned = priced.points_earned if buyer else 0
+    sale_id = _insert_once(
+        session,
+        {
+            "store_id": terminal.store_id,
+            "terminal_id": terminal.id,
+            "external_id": request.external_id,
+            "request_hash": request_hash,
+            "member_id": buyer.member_id if buyer else None,
+            "card_id": buyer.card_id if buyer else None,
+            "occurred_at": request.occurred_at,
+            "recorded_at": now,
+            "currency": program.currency,
+            "subtotal": priced.subtotal,
+            "discount_total": priced.points_discount,
+            "total": priced.total,
+            "points_earned": earned,
+            "points_redeemed": priced.points_redeemed,
+            "points_reversed": 0,
+            "status": SaleStatus.COMPLETED,
+            "result": {},
+        },
+    )
+    if sale_id is None:
+        replay = _replay_of(session, terminal, request, request_hash)
+        if replay is None:  # pragma: no cover - the conflicting row is committed by now
+            raise RuntimeError("a sale conflicted but cannot be read back")
+        return replay
+    session.connection().execute(
+        _INSERT_LINES,
+        [
+            {
+                "sale_id": sale_id,
+                "line_no": index,
+                "sku": line.sku,
+                "category": line.category,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+                "discount": share,
+                "returned_quantity": 0,
+            }
             for index, (line, share) in enumerate(
                 zip(basket.lines, priced.line_discounts, strict=True), start=1
             )
         ],
     )
-    try:
-        with session.begin_nested():
-            session.add(sale)
-            session.flush()
-    except IntegrityError:
-        # Another till request with the same id committed first: answer as a replay.
-        existing = _store_sale(session, terminal.store_id, request.external_id)
-        if existing is None:
-            raise
-        return _replay(existing, request_hash)
-
-    result = _priced_summary(program, basket, priced, member)
+    result = _priced_summary(program, basket, priced, buyer)
     result |= {"external_id": request.external_id, "status": SaleStatus.COMPLETED}
-    if member is not None:
+    result["balance"] = None
+    if buyer is not None:
+        reason = f"sale {request.external_id}"
+        balance = ledger.Balance(buyer.available, 0)
         if priced.points_redeemed:
-            ledger.redeem(
+            balance = ledger.redeem(
                 session,
-                member_id=member.id,
+                member_id=buyer.member_id,
                 points=priced.points_redeemed,
-                reason=f"sale {request.external_id}",
+                reason=reason,
                 actor=terminal.actor,
                 now=now,
-                sale_id=sale.id,
-            )
+                sale_id=sale_id,
+            ).balance
         if earned:
-            ledger.credit(
+            balance = ledger.credit(
                 session,
                 program=program,
-                member_id=member.id,
+                member_id=buyer.member_id,
                 points=earned,
                 kind=EntryKind.EARN,
-                reason=f"sale {request.external_id}",
+                reason=reason,
                 actor=terminal.actor,
                 now=now,
-                sale_id=sale.id,
+                sale_id=sale_id,
                 earned_at=request.occurred_at,
-            )
-        result["balance"] = asdict(ledger.balance(session, member.id))
-    else:
-        result["balance"] = None
+            ).balance
+        if not (priced.points_redeemed or earned):
+            balance = ledger.balance(session, buyer.member_id)
+        result["balance"] = asdict(balance)
     # Tiers arrive with the earning-rules work; the till contract carries the fields already.
     result |= {"tier": None, "tier_changed": False}
-    sale.result = result
+    session.connection().execute(_SAVE_RESULT, {"sale_id": sale_id, "result": result})
     return Recorded(created=True, result=result)
 
 
-def _locked_sale(session: Session, terminal: Terminal, external_id: str) -> Sale:
+def _locked_sale(session: Session, terminal: TerminalLike, external_id: str) -> Sale:
     """The sale, locked against a concurrent return or void of the same sale (PostgreSQL; on
     SQLite the write transaction already excludes them). Another store's sales do not exist
     for this terminal."""
@@ -248,9 +300,11 @@ def _locked_sale(session: Session, terminal: Terminal, external_id: str) -> Sale
     return sale
 
 
-def _redemption_of(session: Session, sale: Sale) -> PointEntry | None:
+def _redemption_of(session: Session, sale: Sale) -> int | None:
     return session.scalars(
-        select(PointEntry).where(PointEntry.sale_id == sale.id, PointEntry.kind == EntryKind.REDEEM)
+        select(PointEntry.id).where(
+            PointEntry.sale_id == sale.id, PointEntry.kind == EntryKind.REDEEM
+        )
     ).first()
 
 
@@ -286,9 +340,9 @@ def _take_back_points(
         redemption = _redemption_of(session, sale) if everything else None
         if redemption is not None:
             ledger.reverse_redemption(
-                session, redemption=redemption, reason=reason, actor=actor, now=now
+                session, redemption_id=redemption, reason=reason, actor=actor, now=now
             )
-            restored = -redemption.points
+            restored = sale.points_redeemed
     sale.points_reversed += max(to_reverse, 0)
     return max(to_reverse, 0), restored
 
@@ -329,7 +383,7 @@ def _balance_or_none(session: Session, sale: Sale) -> dict[str, int] | None:
 def record_return(
     session: Session,
     *,
-    terminal: Terminal,
+    terminal: TerminalLike,
     sale_external_id: str,
     request: ReturnRequest,
     now: datetime,
@@ -381,7 +435,7 @@ def record_return(
 
 
 def void_sale(
-    session: Session, *, terminal: Terminal, sale_external_id: str, now: datetime
+    session: Session, *, terminal: TerminalLike, sale_external_id: str, now: datetime
 ) -> Recorded:
     sale = _locked_sale(session, terminal, sale_external_id)
     if sale.status == SaleStatus.VOIDED and sale.void_result is not None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -17,6 +18,19 @@ class Store(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class TerminalLike(Protocol):
+    """A terminal as the services need it: the ORM row or `stores.services.TerminalRef`."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def store_id(self) -> int: ...
+
+    @property
+    def actor(self) -> str: ...
+
+
 class Terminal(Base):
     """A till. Its API key is shown once; only the SHA-256 of its secret part is kept."""
 
@@ -30,7 +44,7 @@ class Terminal(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
-    store: Mapped[Store] = relationship(lazy="joined")
+    store: Mapped[Store] = relationship()
 
     @property
     def actor(self) -> str:

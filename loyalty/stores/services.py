@@ -3,9 +3,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
@@ -80,17 +81,32 @@ def create_terminal(
     return terminal, f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
-def authenticate_terminal(session: Session, api_key: str) -> Terminal | None:
+@dataclass(frozen=True)
+class TerminalRef:
+    """Who is calling: all a till request needs of its terminal, read in one small query."""
+
+    id: int
+    store_id: int
+
+    @property
+    def actor(self) -> str:
+        return f"terminal:{self.id}"
+
+
+_TERMINAL_BY_KEY_ID = select(Terminal.id, Terminal.store_id, Terminal.key_hash).where(
+    Terminal.key_id == bindparam("key_id"), Terminal.revoked_at.is_(None)
+)
+
+
+def authenticate_terminal(session: Session, api_key: str) -> TerminalRef | None:
     parts = api_key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:  # noqa: PLR2004 - prefix, id, secret
         return None
     _, key_id, secret = parts
-    terminal = session.scalars(
-        select(Terminal).where(Terminal.key_id == key_id, Terminal.revoked_at.is_(None))
-    ).first()
-    if terminal is None or not hmac.compare_digest(terminal.key_hash, _hash_secret(secret)):
+    row = session.connection().execute(_TERMINAL_BY_KEY_ID, {"key_id": key_id}).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _hash_secret(secret)):
         return None
-    return terminal
+    return TerminalRef(id=row.id, store_id=row.store_id)
 
 
 def revoke_terminal(session: Session, *, terminal: Terminal, actor: str, now: datetime) -> None:

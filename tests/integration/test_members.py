@@ -9,22 +9,29 @@ from loyalty.audit.models import AuditEntry
 from loyalty.cards.errors import CardBlocked
 from loyalty.members.errors import ContactTaken, MemberBlocked, UnknownMember
 from loyalty.members.models import Member
-from loyalty.members.services import erase, find_by_code, get_member, set_blocked
+from loyalty.members.services import erase, get_member, identify, set_blocked
 from tests.factories import make_member, make_till, qr_of, sell
 
 
 def test_a_blocked_member_is_refused_at_the_till_until_unblocked(session, keys, clock):
     member, card = make_member(session, keys, clock)
-    set_blocked(session, member_id=member.id, blocked=True, reason="fraud", actor="cli:ops",
-                now=clock.now())
+    set_blocked(
+        session, member_id=member.id, blocked=True, reason="fraud", actor="cli:ops", now=clock.now()
+    )
     with pytest.raises(MemberBlocked):
-        find_by_code(session, qr_of(card, keys), keys)
-    set_blocked(session, member_id=member.id, blocked=False, reason="cleared", actor="cli:ops",
-                now=clock.now())
-    assert find_by_code(session, qr_of(card, keys), keys)[0].id == member.id
+        identify(session, qr_of(card, keys), keys)
+    set_blocked(
+        session,
+        member_id=member.id,
+        blocked=False,
+        reason="cleared",
+        actor="cli:ops",
+        now=clock.now(),
+    )
+    assert identify(session, qr_of(card, keys), keys).member_id == member.id
     actions = session.scalars(
-        select(AuditEntry.action).where(AuditEntry.subject_type == "member",
-                                        AuditEntry.subject_id == str(member.id))
+        select(AuditEntry.action)
+        .where(AuditEntry.subject_type == "member", AuditEntry.subject_id == str(member.id))
         .order_by(AuditEntry.id)
     ).all()
     assert actions == ["member.enrol", "member.block", "member.unblock"]
@@ -32,28 +39,46 @@ def test_a_blocked_member_is_refused_at_the_till_until_unblocked(session, keys, 
 
 def test_a_blocked_members_email_cannot_be_used_to_enrol_again(session, keys, clock):
     member, _ = make_member(session, keys, clock, email="fraud@example.com")
-    set_blocked(session, member_id=member.id, blocked=True, reason="fraud", actor="cli:ops",
-                now=clock.now())
+    set_blocked(
+        session, member_id=member.id, blocked=True, reason="fraud", actor="cli:ops", now=clock.now()
+    )
     with pytest.raises(ContactTaken):
         make_member(session, keys, clock, email="fraud@example.com")
 
 
 def test_erasure_removes_personal_data_and_keeps_the_figures(session, keys, clock):
     till = make_till(session, clock)
-    member, card = make_member(session, keys, clock, email="gone@example.com",
-                               phone="+44 20 7946 0044", sms_consent=True)
+    member, card = make_member(
+        session, keys, clock, email="gone@example.com", phone="+44 20 7946 0044", sms_consent=True
+    )
     sell(session, till, keys, clock, member=member)
-    erase(session, member_id=member.id, reason="customer request", actor="cli:dpo",
-          now=clock.now())
+    erase(session, member_id=member.id, reason="customer request", actor="cli:dpo", now=clock.now())
     session.flush()
     stored = session.get(Member, member.id)
     assert (stored.name, stored.email, stored.phone, stored.sms_consent_at) == (
-        "(erased)", None, None, None)
+        "(erased)",
+        None,
+        None,
+        None,
+    )
     with pytest.raises(UnknownMember):
         get_member(session, member.id)
     with pytest.raises(CardBlocked):
-        find_by_code(session, qr_of(card, keys), keys)
+        identify(session, qr_of(card, keys), keys)
     # the contacts are free again
-    new_member, _ = make_member(session, keys, clock, email="gone@example.com",
-                                phone="+44 20 7946 0044")
+    new_member, _ = make_member(
+        session, keys, clock, email="gone@example.com", phone="+44 20 7946 0044"
+    )
     assert new_member.id != member.id
+
+
+def test_program_changes_are_audited_with_before_and_after(session, clock):
+    from loyalty.program import get_program, update_program  # noqa: PLC0415
+
+    update_program(session, actor="cli:owner", now=clock.now(), earn_points=2)
+    assert get_program(session).earn_points == 2
+    audit = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "program.update")
+    ).all()[-1]
+    assert (audit.actor, audit.details) == (
+        "cli:owner", {"before": {"earn_points": 1}, "after": {"earn_points": 2}})

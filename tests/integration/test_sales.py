@@ -14,7 +14,7 @@ from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry, PointLot
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
-from loyalty.program import get_program
+from loyalty.program import update_program
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleStatus
@@ -30,10 +30,12 @@ BASKET = [
 
 def _snapshot(session: Session, member: Member) -> tuple[ledger.Balance, dict[int, int]]:
     session.flush()
-    lots = {
-        lot.id: lot.remaining
-        for lot in session.scalars(select(PointLot).where(PointLot.member_id == member.id))
-    }
+    # Column reads, not ORM objects: an identity map would hand back the first values seen.
+    lots = dict(
+        session.execute(
+            select(PointLot.id, PointLot.remaining).where(PointLot.member_id == member.id)
+        ).all()
+    )
     return ledger.balance(session, member.id), lots
 
 
@@ -243,6 +245,6 @@ def test_returning_points_already_spent_leaves_a_debt_not_a_lost_point(session, 
 def test_returns_use_the_sales_own_figures_not_todays_earn_rate(session, till, keys, clock):
     member, _ = make_member(session, keys, clock)
     sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s9")
-    get_program(session).earn_points = 5  # the marketer changes the rate after the sale
+    update_program(session, actor="test", now=clock.now(), earn_points=5)  # rate changed later
     result = _return(session, till, clock, "s9", "r9", ("MILK", 2), ("COFFEE", 1), ("SOAP", 3))
     assert result.result["points_reversed"] == 17

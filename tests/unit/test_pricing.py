@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from loyalty.errors import InvalidInput
 from loyalty.ledger.expiry import lot_expiry
-from loyalty.program import default_program
+from loyalty.program import default_settings
 from loyalty.rules.pricing import (
     BasketLine,
     points_kept_after_returns,
@@ -18,7 +19,7 @@ from loyalty.rules.pricing import (
     spread,
 )
 
-PROGRAM = default_program(datetime(2026, 1, 1, tzinfo=UTC))
+PROGRAM = default_settings()
 
 
 def test_one_point_per_whole_currency_unit_rounded_down_per_transaction():
@@ -41,7 +42,7 @@ def test_points_worth_more_than_the_basket_are_refused():
 
 
 def test_currencies_without_minor_units_earn_per_whole_unit():
-    yen = default_program(datetime(2026, 1, 1, tzinfo=UTC), currency="JPY")
+    yen = default_settings(currency="JPY")
     assert yen.earn_per_minor == 1
     assert price_basket(yen, [BasketLine("A", 1, 1500)], 0).points_earned == 1500
 
@@ -89,8 +90,7 @@ def test_points_last_until_the_end_of_the_same_month_a_year_later(earned_at, exp
 
 
 def test_the_month_is_the_programs_local_month():
-    program = default_program(datetime(2026, 1, 1, tzinfo=UTC))
-    program.timezone = "Pacific/Auckland"  # UTC+13 in January
+    program = replace(default_settings(), timezone="Pacific/Auckland")  # UTC+13 in January
     # 31 Jan 2026 12:00 UTC is already 1 February in Auckland
     expiry = lot_expiry(program, datetime(2026, 1, 31, 12, 0, tzinfo=UTC))
     assert expiry is not None
