@@ -5,17 +5,25 @@ from loyalty.cards.models import Card, CardBatch
 from loyalty.db import Base
 from loyalty.ledger.models import LotDraw, PointAccount, PointEntry, PointLot
 from loyalty.members.models import Member
+from loyalty.messaging.models import OutboxMessage
 from loyalty.program import Program
+from loyalty.rules.models import EarnAward, EarnRule
 from loyalty.sales.models import Sale, SaleLine, SaleReturn
+from loyalty.staff.models import StaffKey
 from loyalty.stores.models import Store, Terminal
+from loyalty.tiers.models import MemberTier, Tier
 
 __all__ = [
     "AuditEntry",
     "Base",
     "Card",
     "CardBatch",
+    "EarnAward",
+    "EarnRule",
     "LotDraw",
     "Member",
+    "MemberTier",
+    "OutboxMessage",
     "PointAccount",
     "PointEntry",
     "PointLot",
@@ -23,6 +31,8 @@ __all__ = [
     "Sale",
     "SaleLine",
     "SaleReturn",
+    "StaffKey",
     "Store",
     "Terminal",
+    "Tier",
 ]

@@ -19,8 +19,15 @@ PROGRAM_ID = 1
 
 
 class ExpiryPolicy(StrEnum):
-    MONTHS_AFTER_EARNING_MONTH = "months_after_earning_month"
+    MONTHS_AFTER_EARNING = "months_after_earning"  # N months after the day earned
+    MONTHS_AFTER_EARNING_MONTH = "months_after_earning_month"  # the end of that month N later
+    END_OF_YEAR = "end_of_year"  # the end of the calendar year N months after earning
     NEVER = "never"
+
+
+class TierBasis(StrEnum):
+    SPEND = "spend"  # what members paid, in minor units, net of returns
+    POINTS = "points"  # points earned on sales, net of returns
 
 
 class Program(Base):
@@ -45,6 +52,10 @@ class Program(Base):
     pending_days: Mapped[int] = mapped_column(Integer, default=0)
     expiry_policy: Mapped[str] = mapped_column(String(40))
     expiry_months: Mapped[int] = mapped_column(Integer)
+    reminder_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    tier_basis: Mapped[str] = mapped_column(String(8), default="spend", server_default="spend")
+    tier_window_months: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
+    tier_grace_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     @property
@@ -66,6 +77,10 @@ class ProgramSettings:
     pending_days: int
     expiry_policy: str
     expiry_months: int
+    reminder_days: int = 30
+    tier_basis: str = TierBasis.SPEND
+    tier_window_months: int = 12
+    tier_grace_days: int = 30
 
     @property
     def zone(self) -> ZoneInfo:
