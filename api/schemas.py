@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import available_timezones
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 MAX_MINOR_UNITS = 10**10  # 100 million in a two-decimal currency: no till sells a line dearer
 MAX_QUANTITY = 10_000
@@ -258,6 +259,31 @@ class LedgerPageSchema(Schema):
     next_cursor = fields.Integer(allow_none=True)
 
 
+class ProgramChangeSchema(StrictSchema):
+    name = Text(validate=validate.Length(min=1, max=120))
+    timezone = Text(validate=validate.Length(min=1, max=64))
+    earn_points = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
+    earn_per_minor = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**6))
+    redeem_points = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**6))
+    redeem_value_minor = fields.Integer(strict=True, validate=validate.Range(min=1, max=10**6))
+    pending_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=365))
+    expiry_policy = fields.String(
+        validate=validate.OneOf(
+            ["months_after_earning", "months_after_earning_month", "end_of_year", "never"]
+        )
+    )
+    expiry_months = fields.Integer(strict=True, validate=validate.Range(min=0, max=120))
+    reminder_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=365))
+    tier_basis = fields.String(validate=validate.OneOf(["spend", "points"]))
+    tier_window_months = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+    tier_grace_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=365))
+
+    @validates("timezone")
+    def _known_zone(self, value: str, **_: object) -> None:
+        if value not in available_timezones():
+            raise ValidationError("not an IANA time zone, e.g. Europe/London")
+
+
 class ProgramSchema(Schema):
     name = fields.String()
     currency = fields.String()
@@ -269,6 +295,10 @@ class ProgramSchema(Schema):
     pending_days = fields.Integer()
     expiry_policy = fields.String()
     expiry_months = fields.Integer()
+    reminder_days = fields.Integer()
+    tier_basis = fields.String()
+    tier_window_months = fields.Integer()
+    tier_grace_days = fields.Integer()
 
 
 class ActivateCardSchema(StrictSchema):

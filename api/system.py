@@ -11,9 +11,10 @@ from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy import text
 
 from api import context
-from api.auth import require_terminal
-from api.schemas import ProgramSchema
-from loyalty.program import get_program
+from api.auth import current_staff, staff_required, terminal_or_staff
+from api.schemas import ProgramChangeSchema, ProgramSchema
+from loyalty.program import get_program, update_program
+from loyalty.staff.services import Scope
 
 health_blp = Blueprint("health", __name__)
 
@@ -45,12 +46,24 @@ def health() -> ResponseReturnValue:
 
 
 program_blp = ApiBlueprint(
-    "program", __name__, url_prefix="/api/v1", description="The program's settings."
+    "program",
+    __name__,
+    url_prefix="/api/v1",
+    description="The program's settings: read by tills and staff, changed by staff.",
 )
-program_blp.before_request(require_terminal)
 
 
 @program_blp.route("/program", methods=["GET"])
+@terminal_or_staff
 @program_blp.response(200, ProgramSchema)
 def program() -> Any:
     return get_program(context.session())
+
+
+@program_blp.route("/program", methods=["PATCH"])
+@staff_required(Scope.PROGRAM)
+@program_blp.arguments(ProgramChangeSchema)
+@program_blp.response(200, ProgramSchema)
+def change_program(args: dict[str, Any]) -> Any:
+    """Change settings (audited). Points already earned keep their terms."""
+    return update_program(context.session(), actor=current_staff().actor, now=context.now(), **args)

@@ -2,84 +2,25 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
 from loyalty import migrate
 from loyalty.cards.services import create_batch, printer_csv
-from loyalty.clock import SystemClock
-from loyalty.db import make_engine, session_scope
+from loyalty.commandline import CommandGroup, actor, clock, lookup_keys, unit_of_work
 from loyalty.demo import seed_demo
-from loyalty.errors import DomainError
 from loyalty.ledger.services import check_ledger
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.program import ensure_program
 from loyalty.settings import load_settings
 from loyalty.stores.services import batch_terminal, create_store, create_terminal, find_store
 from pos_adapter.batch_import import ImportFileError, count_sales, import_sales
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
-    from sqlalchemy.orm import Session
-
-clock = SystemClock()
-
-
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # a container's uid without a passwd entry, no USER set
-        user = "unknown"
-    return f"cli:{user}"
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """One unit of work on the configured database; the engine is closed afterwards."""
-    engine = make_engine(load_settings().database_url)
-    try:
-        with session_scope(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def _keys() -> LookupKeys:
-    settings = load_settings()
-    return LookupKeys(card_key=settings.card_key, phone_region=settings.phone_region)
-
-
-class _Commands(click.Group):
-    """Refusals of the domain, and a database that is missing or not migrated, are reported as
-    one line and exit 1, like any other click error, never as a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DomainError as exc:
-            raise click.ClickException(exc.detail) from exc
-        except DBAPIError as exc:
-            raise click.ClickException(_database_refused(exc)) from exc
-
-
-def _database_refused(exc: DBAPIError) -> str:
-    text = str(exc.orig).strip()
-    reason = text.splitlines()[0] if text else type(exc.orig).__name__
-    missing_table = "no such table" in reason or getattr(exc.orig, "sqlstate", None) == "42P01"
-    hint = "; run `loyalty migrate` first" if missing_table else ""
-    return f"the database refused: {reason}{hint}"
-
-
-@click.group(cls=_Commands)
+@click.group(cls=CommandGroup)
 def main() -> None:
     """Loyalty platform administration. Reads LOYALTY_DATABASE_URL like the server does."""
 
@@ -88,7 +29,7 @@ def main() -> None:
 def migrate_command() -> None:
     """Create or upgrade every table, and the default program settings."""
     migrate.upgrade(load_settings().database_url)
-    with _session() as session:
+    with unit_of_work() as session:
         ensure_program(session, clock.now())
     click.echo("database is up to date")
 
@@ -98,8 +39,8 @@ def migrate_command() -> None:
 @click.argument("name")
 def create_store_command(code: str, name: str) -> None:
     """Add a store, e.g. `loyalty create-store LDN-01 "London Bridge"`."""
-    with _session() as session:
-        store = create_store(session, code=code, name=name, actor=_actor(), now=clock.now())
+    with unit_of_work() as session:
+        store = create_store(session, code=code, name=name, actor=actor(), now=clock.now())
         click.echo(f"store {store.code} created (id {store.id})")
 
 
@@ -108,10 +49,10 @@ def create_store_command(code: str, name: str) -> None:
 @click.argument("name")
 def create_terminal_command(store_code: str, name: str) -> None:
     """Add a till to a store and print its API key. The key is shown this once only."""
-    with _session() as session:
+    with unit_of_work() as session:
         store = find_store(session, store_code)
         terminal, key = create_terminal(
-            session, store=store, name=name, actor=_actor(), now=clock.now()
+            session, store=store, name=name, actor=actor(), now=clock.now()
         )
         click.echo(f"terminal {terminal.id} ({name}) for store {store.code}")
         click.echo(f"API key (shown once, store it in the till now): {key}")
@@ -136,13 +77,13 @@ def create_cards_command(count: int, out: Path, note: str | None) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from exc
     try:
-        with handle, _session() as session:
+        with handle, unit_of_work() as session:
             batch, cards = create_batch(
                 session,
                 card_key=load_settings().card_key,
                 size=count,
                 note=note,
-                actor=_actor(),
+                actor=actor(),
                 now=clock.now(),
             )
             handle.write(printer_csv(cards))
@@ -167,15 +108,15 @@ def import_transactions_command(path: Path, store_code: str) -> None:
         total = count_sales(path)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    with _session() as session:
+    with unit_of_work() as session:
         store = find_store(session, store_code)
-        terminal = batch_terminal(session, store=store, actor=_actor(), now=clock.now())
+        terminal = batch_terminal(session, store=store, actor=actor(), now=clock.now())
         with click.progressbar(length=total, label="importing sales", file=sys.stderr) as bar:
             report = import_sales(
                 session,
                 path,
                 terminal=terminal,
-                keys=_keys(),
+                keys=lookup_keys(),
                 now=clock.now,
                 on_sale=lambda: bar.update(1),
                 checkpoint=session.commit,
@@ -193,7 +134,7 @@ def import_transactions_command(path: Path, store_code: str) -> None:
 @main.command("check-ledger")
 def check_ledger_command() -> None:
     """Verify that every balance equals its entries and lots. Exits 1 on any difference."""
-    with _session() as session:
+    with unit_of_work() as session:
         problems = check_ledger(session)
         ids = {problem.member_id for problem in problems}
         names = {
@@ -213,9 +154,9 @@ def check_ledger_command() -> None:
 @main.command("seed-demo")
 def seed_demo_command() -> None:
     """Add the demo store, till, members and sales (again: changes nothing but the till key)."""
-    with _session() as session:
+    with unit_of_work() as session:
         ensure_program(session, clock.now())
-        seed = seed_demo(session, keys=_keys(), clock=clock)
+        seed = seed_demo(session, keys=lookup_keys(), clock=clock)
     state = "created" if seed.created else "already there"
     click.echo(f"demo store {seed.store.code}: {state}; {len(seed.members)} members")
     click.echo(f"demo till key (new each seed): {seed.terminal_key}")
@@ -227,3 +168,18 @@ def run() -> None:
 
 if __name__ == "__main__":
     run()
+
+
+def _register_area_commands() -> None:
+    """Each area keeps its commands beside its services, in `<area>/commands.py`."""
+    from loyalty.ledger import commands as ledger_commands  # noqa: PLC0415
+    from loyalty.rules import commands as rules_commands  # noqa: PLC0415
+    from loyalty.staff import commands as staff_commands  # noqa: PLC0415
+    from loyalty.tiers import commands as tiers_commands  # noqa: PLC0415
+
+    for module in (ledger_commands, rules_commands, staff_commands, tiers_commands):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_area_commands()

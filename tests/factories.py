@@ -113,3 +113,15 @@ def sale_body(
         body["code"] = code
     body |= extra
     return body
+
+
+def staff_headers(session: Session, clock: FixedClock, *scopes: str) -> dict[str, str]:
+    """A staff key with these scopes, ready for an Authorization header."""
+    from loyalty.staff.services import create_staff_key  # noqa: PLC0415
+
+    _key, plaintext = create_staff_key(
+        session, name=f"staff {next(_counter)}", scopes=list(scopes), actor="test",
+        now=clock.now(),
+    )
+    session.flush()
+    return {"Authorization": f"Bearer {plaintext}"}

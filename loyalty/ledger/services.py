@@ -235,9 +235,10 @@ def redeem(
     actor: str,
     now: datetime,
     sale_id: int | None = None,
+    kind: EntryKind = EntryKind.REDEEM,
 ) -> Posted:
-    """Spend points. The balance check and the debit are one conditional UPDATE, so two tills
-    racing for the same points cannot both win."""
+    """Spend points (or remove them: `kind` adjust). The balance check and the debit are one
+    conditional UPDATE, so two tills racing for the same points cannot both win."""
     if points <= 0:
         msg = "a redemption spends a positive number of points"
         raise ValueError(msg)
@@ -251,7 +252,7 @@ def redeem(
     entry_id = _add_entry(
         session,
         member_id=member_id,
-        kind=EntryKind.REDEEM,
+        kind=kind,
         points=-points,
         reason=reason,
         actor=actor,

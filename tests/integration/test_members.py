@@ -77,8 +77,10 @@ def test_program_changes_are_audited_with_before_and_after(session, clock):
 
     update_program(session, actor="cli:owner", now=clock.now(), earn_points=2)
     assert get_program(session).earn_points == 2
-    audit = session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "program.update")
-    ).all()[-1]
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "program.update")).all()[
+        -1
+    ]
     assert (audit.actor, audit.details) == (
-        "cli:owner", {"before": {"earn_points": 1}, "after": {"earn_points": 2}})
+        "cli:owner",
+        {"before": {"earn_points": 1}, "after": {"earn_points": 2}},
+    )

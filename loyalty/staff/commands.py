@@ -1,0 +1,40 @@
+"""`loyalty` commands of this area; loyalty/cli.py registers every one in COMMANDS."""
+
+from __future__ import annotations
+
+import click
+
+from loyalty.commandline import actor, clock, unit_of_work
+from loyalty.staff.services import Scope, create_staff_key, revoke_staff_key
+
+
+@click.command("create-staff-key")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice([s.value for s in Scope]),
+    help="what the key may do; repeat for several",
+)
+def create_staff_key_command(name: str, scopes: tuple[str, ...]) -> None:
+    """A key for the marketer's console or a back-office system, printed once."""
+    with unit_of_work() as session:
+        staff_key, key = create_staff_key(
+            session, name=name, scopes=list(scopes), actor=actor(), now=clock.now()
+        )
+        click.echo(f"staff key {staff_key.id} ({name}): {', '.join(staff_key.scopes)}")
+        click.echo(f"API key (shown once, store it now): {key}")
+
+
+@click.command("revoke-staff-key")
+@click.argument("key_id", type=int)
+def revoke_staff_key_command(key_id: int) -> None:
+    """Stop a staff key at once."""
+    with unit_of_work() as session:
+        revoke_staff_key(session, key_id=key_id, actor=actor(), now=clock.now())
+    click.echo(f"staff key {key_id} revoked")
+
+
+COMMANDS: list[click.Command] = [create_staff_key_command, revoke_staff_key_command]
