@@ -47,8 +47,8 @@ pytest: install-test
 ## reason, when those servers are not running; under CI=true they must run).
 test: lint typecheck pytest
 
-bench: install
-	$(BIN)/python bench/till.py --help
+bench: install  ## needs PostgreSQL on 127.0.0.1 and wrk (apt-get install wrk); see bench/README.md
+	$(BIN)/python bench/till.py --tills 16 --seconds 15 --baseline
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

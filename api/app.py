@@ -25,7 +25,9 @@ def _config(settings: Settings) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings.database_url),
         "MAX_CONTENT_LENGTH": settings.max_body_bytes,
         "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # Headers would cost every request a Redis round trip; api/errors.py sets Retry-After
+        # on the 429s themselves.
+        "RATELIMIT_HEADERS_ENABLED": False,
         "RATELIMIT_SWALLOW_ERRORS": True,  # a Redis outage must not stop the tills
         "API_TITLE": "Loyalty till API",
         "API_VERSION": "v1",

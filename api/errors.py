@@ -81,7 +81,7 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 def _domain_error(exc: domain.DomainError) -> Response:
     for cls, status, kind in STATUS_FOR:
         if isinstance(exc, cls):
-            errors = {exc.field: [exc.detail]} if exc.field else None
+            errors = exc.errors or None
             return problem(status, exc.title, exc.detail, kind=kind, errors=errors)
     return problem(400, exc.title, exc.detail, kind="bad-request")
 
@@ -100,6 +100,11 @@ def _http_error(exc: HTTPException) -> Response:
     headers = dict(data.get("headers") or {})
     if getattr(exc, "response", None) is not None and exc.response is not None:
         headers |= {k: v for k, v in exc.response.headers.items() if k == "Retry-After"}
+    limit = getattr(exc, "limit", None)  # flask_limiter's RateLimitExceeded
+    if status == HTTPStatus.TOO_MANY_REQUESTS and limit is not None:
+        # Rate-limit headers are off (each costs a Redis round trip on every request); a 429
+        # still says when to try again: at the latest, when the limit's window has passed.
+        headers.setdefault("Retry-After", str(limit.limit.get_expiry()))
     if status == HTTPStatus.UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", "Bearer")  # RFC 9110 requires a challenge
     return problem(status, exc.name, detail, errors=errors, headers=headers)

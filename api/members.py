@@ -49,7 +49,7 @@ def _member_view(member_id: int) -> dict[str, Any]:
 
 
 @blp.route("/members", methods=["POST"])
-@blp.arguments(EnrolSchema)
+@blp.arguments(EnrolSchema())
 @blp.response(201, MemberSchema)
 def enrol(args: dict[str, Any]) -> dict[str, Any]:
     """Enrol a member at the till or online; hands over `card_code` or issues a new card."""
@@ -74,7 +74,7 @@ def read(member_id: int) -> dict[str, Any]:
 
 
 @blp.route("/members/<int:member_id>/ledger", methods=["GET"])
-@blp.arguments(LedgerQuerySchema, location="query")
+@blp.arguments(LedgerQuerySchema(), location="query")
 @blp.response(200, LedgerPageSchema)
 def history(args: dict[str, Any], member_id: int) -> dict[str, Any]:
     """Point entries, newest first. Pass `next_cursor` back as `cursor` for the next page."""
@@ -103,7 +103,7 @@ def qr_image(number: str, image_format: str) -> Response:
 
 @blp.route("/cards/<string:number>/block", methods=["POST"])
 @failed_lookups
-@blp.arguments(BlockCardSchema)
+@blp.arguments(BlockCardSchema())
 @blp.response(200, CardSchema)
 def block(args: dict[str, Any], number: str) -> dict[str, Any]:
     """Block a card (lost, stolen): it stops working at every till at once."""
@@ -119,7 +119,7 @@ def block(args: dict[str, Any], number: str) -> dict[str, Any]:
 
 @blp.route("/cards/<string:number>/replace", methods=["POST"])
 @failed_lookups
-@blp.arguments(ReplaceCardSchema)
+@blp.arguments(ReplaceCardSchema())
 @blp.response(201, CardSchema)
 def replace(args: dict[str, Any], number: str) -> dict[str, Any]:
     """Block a card and give its member another (`new_card_code`, or a newly issued one).
@@ -139,7 +139,7 @@ def replace(args: dict[str, Any], number: str) -> dict[str, Any]:
 
 @blp.route("/members/<int:member_id>/cards", methods=["POST"])
 @failed_lookups
-@blp.arguments(ActivateCardSchema)
+@blp.arguments(ActivateCardSchema())
 @blp.response(201, CardSchema)
 def add_card(args: dict[str, Any], member_id: int) -> dict[str, Any]:
     """Hand a pre-printed card to a member who has one already (say, enrolled online): both

@@ -46,7 +46,7 @@ def _basket(args: dict[str, Any]) -> sales.Basket:
 
 @blp.route("/identify", methods=["POST"])
 @failed_lookups
-@blp.arguments(IdentifySchema)
+@blp.arguments(IdentifySchema())
 @blp.response(200, IdentifiedSchema)
 def identify(args: dict[str, Any]) -> dict[str, Any]:
     """Who is this? Whatever the scanner typed: QR payload, card number, phone or email.
@@ -64,7 +64,7 @@ def identify(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/quote", methods=["POST"])
-@blp.arguments(BasketSchema)
+@blp.arguments(BasketSchema())
 @blp.response(200, QuoteResultSchema)
 def quote(args: dict[str, Any]) -> dict[str, Any]:
     """Price a basket: discounts line by line, total, points to earn and why. Changes nothing."""
@@ -72,7 +72,7 @@ def quote(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/transactions", methods=["POST"])
-@blp.arguments(SaleSchema)
+@blp.arguments(SaleSchema())
 @blp.response(201, SaleResultSchema)
 @blp.alt_response(200, schema=SaleResultSchema, description="a replay: the first result")
 def record_sale(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -95,7 +95,7 @@ def record_sale(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blp.route("/transactions/<string:external_id>/returns", methods=["POST"])
-@blp.arguments(ReturnSchema)
+@blp.arguments(ReturnSchema())
 @blp.response(201, ReturnResultSchema)
 @blp.alt_response(200, schema=ReturnResultSchema, description="a replay: the first result")
 def record_return(args: dict[str, Any], external_id: str) -> tuple[dict[str, Any], int]:
