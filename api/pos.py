@@ -53,11 +53,11 @@ def identify(args: dict[str, Any]) -> dict[str, Any]:
 
     Failed look-ups (404, 422) are rate limited per terminal, so card numbers cannot be guessed.
     """
-    found = identify_member(context.session(), args["code"], context.lookup_keys())
+    found = identify_member(context.session(), args["code"], context.lookup_keys(), context.now())
     return {
         "member": {"id": found.member_id, "name": found.name, "status": found.status},
         "card": card_data(found.card, context.settings().card_key) if found.card else None,
-        "tier": None,
+        "tier": found.tier.as_dict() if found.tier else None,
         "points": asdict(found.balance),
         "coupons": [],
     }
@@ -68,7 +68,13 @@ def identify(args: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, QuoteResultSchema)
 def quote(args: dict[str, Any]) -> dict[str, Any]:
     """Price a basket: discounts line by line, total, points to earn and why. Changes nothing."""
-    return sales.quote(context.session(), _basket(args), context.lookup_keys())
+    return sales.quote(
+        context.session(),
+        _basket(args),
+        context.lookup_keys(),
+        store_code=current_terminal().store_code,
+        now=context.now(),
+    )
 
 
 @blp.route("/transactions", methods=["POST"])

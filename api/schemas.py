@@ -196,16 +196,25 @@ class MemberSchema(Schema):
     cards = fields.List(fields.Nested(CardSchema))
 
 
+class TierSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    rank = fields.Integer()
+    earn_multiplier_percent = fields.Integer()
+
+
 class IdentifiedSchema(Schema):
     member = fields.Dict(metadata={"description": "id, name, status"})
     card = fields.Nested(CardSchema, allow_none=True)
-    tier = fields.Dict(allow_none=True)
+    tier = fields.Nested(TierSchema, allow_none=True)
     points = fields.Nested(PointsSchema)
     coupons = fields.List(fields.Dict())
 
 
 class EarnReasonSchema(Schema):
-    rule = fields.String()
+    rule = fields.String(metadata={"description": "the rule's name; `base` for the program's rate"})
+    rule_id = fields.Integer(allow_none=True)
+    kind = fields.String()
     points = fields.Integer()
     description = fields.String()
 
@@ -226,13 +235,13 @@ class QuoteResultSchema(Schema):
     points = fields.Nested(PointsOutcomeSchema)
     coupons = fields.List(fields.Dict())
     balance_after = fields.Integer()
+    tier = fields.Nested(TierSchema, allow_none=True)
 
 
 class SaleResultSchema(QuoteResultSchema):
     external_id = fields.String()
     status = fields.String()
     balance = fields.Nested(PointsSchema, allow_none=True)
-    tier = fields.Dict(allow_none=True)
     tier_changed = fields.Boolean()
 
 
@@ -307,3 +316,97 @@ class ActivateCardSchema(StrictSchema):
         validate=validate.Length(min=1, max=64),
         metadata={"description": "the pre-printed card's QR payload or number"},
     )
+
+
+# Staff: manual point adjustments and the liability report
+
+MAX_ADJUSTMENT = 1_000_000
+_MONTH_PATTERN = r"^\d{4}-\d{2}$"
+
+
+class AdjustmentSchema(StrictSchema):
+    points = fields.Integer(
+        required=True,
+        strict=True,
+        validate=[
+            validate.Range(min=-MAX_ADJUSTMENT, max=MAX_ADJUSTMENT),
+            validate.NoneOf([0], error="An adjustment adds or removes at least one point."),
+        ],
+        metadata={"description": "signed: positive adds points, negative removes them"},
+    )
+    reason = Text(
+        required=True,
+        validate=[
+            validate.Length(min=3, max=200),
+            validate.Regexp(r"\s*\S", error="A reason needs more than blanks."),
+        ],
+        metadata={"description": "why, for the audit log and the member's history"},
+    )
+
+
+class AdjustmentResultSchema(Schema):
+    entry_id = fields.Integer()
+    member_id = fields.Integer()
+    points = fields.Integer()
+    reason = fields.String()
+    before = fields.Nested(PointsSchema)
+    after = fields.Nested(PointsSchema)
+
+
+class LiabilityQuerySchema(StrictSchema):
+    from_month = Text(
+        data_key="from",
+        load_default=None,
+        validate=validate.Regexp(_MONTH_PATTERN, error="A month is written YYYY-MM."),
+        metadata={"description": "first month, YYYY-MM (default: eleven months before `to`)"},
+    )
+    to_month = Text(
+        data_key="to",
+        load_default=None,
+        validate=validate.Regexp(_MONTH_PATTERN, error="A month is written YYYY-MM."),
+        metadata={"description": "last month, YYYY-MM (default: the current month)"},
+    )
+
+
+class MovementsSchema(Schema):
+    month = fields.String()
+    earned = fields.Integer(metadata={"description": "earn, bonus, referral, adjustments > 0"})
+    redeemed = fields.Integer(metadata={"description": "redeemed less redemptions returned"})
+    expired = fields.Integer()
+    reversed = fields.Integer(metadata={"description": "taken back by returns and voids"})
+    adjusted_added = fields.Integer(metadata={"description": "also counted in earned"})
+    adjusted_removed = fields.Integer()
+    other = fields.Integer(metadata={"description": "entries of kinds not classified above"})
+    net = fields.Integer(metadata={"description": "the change of all balances in the month"})
+
+
+class BreakageSchema(Schema):
+    expired = fields.Integer()
+    earned = fields.Integer()
+    ratio = fields.Decimal(as_string=True, allow_none=True, metadata={"example": "0.1250"})
+    basis_points = fields.Integer(allow_none=True)
+
+
+class LiabilityReportSchema(Schema):
+    as_of = fields.AwareDateTime()
+    currency = fields.String()
+    timezone = fields.String(metadata={"description": "months are calendar months in this zone"})
+    redeem_points = fields.Integer()
+    redeem_value_minor = fields.Integer()
+    outstanding_points = fields.Integer(
+        metadata={"description": "available + pending, over positive balances only"}
+    )
+    available_points = fields.Integer()
+    pending_points = fields.Integer()
+    members_with_points = fields.Integer()
+    points_owed = fields.Integer(metadata={"description": "debts, not netted against the rest"})
+    members_owing = fields.Integer()
+    value_minor = fields.Integer(
+        metadata={"description": "outstanding x redeem_value_minor / redeem_points, rounded down"}
+    )
+    from_month = fields.String(data_key="from")
+    to_month = fields.String(data_key="to")
+    months = fields.List(fields.Nested(MovementsSchema))
+    window = fields.Nested(MovementsSchema)
+    breakage_window = fields.Nested(BreakageSchema)
+    breakage_overall = fields.Nested(BreakageSchema)

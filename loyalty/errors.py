@@ -8,10 +8,18 @@ class DomainError(Exception):
 
     title = "Request could not be processed"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # field -> messages, for errors that name several fields (a rule's definition...)
+        self.errors = errors if errors is not None else ({field: [detail]} if field else {})
 
 
 class NotFound(DomainError):

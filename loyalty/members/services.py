@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from loyalty.audit.services import record
 from loyalty.cards.errors import CardBlocked, UnknownCard
@@ -23,6 +23,7 @@ from loyalty.members.contacts import (
 )
 from loyalty.members.errors import ContactTaken, MemberBlocked, UnknownMember
 from loyalty.members.models import Member, MemberStatus
+from loyalty.tiers.models import MemberTier, Tier, TierView
 
 
 @dataclass(frozen=True)
@@ -156,25 +157,60 @@ class CardView:
 
 @dataclass(frozen=True)
 class Identification:
-    """Who the scanned code belongs to, with their balance: one query at the till."""
+    """Who the scanned code belongs to, with their balance and tier: one query at the till."""
 
     member_id: int
     name: str
     status: str
     card: CardView | None
     balance: Balance
+    birthday: date | None
+    tier: TierView | None
 
 
+_held_tier = aliased(Tier, name="held_tier")
+_floor_tier = aliased(Tier, name="floor_tier")
 _MEMBER_COLUMNS = (
     Member.id.label("member_id"),
     Member.name,
     Member.status.label("member_status"),
+    Member.birthday,
     PointAccount.available,
     PointAccount.pending,
+    MemberTier.floor_until,
+    *(
+        getattr(tier, column).label(f"{prefix}_{column}")
+        for prefix, tier in (("held", _held_tier), ("floor", _floor_tier))
+        for column in ("code", "name", "rank", "earn_multiplier_percent")
+    ),
 )
 
 
-def _identification(row: Any, card: CardView | None) -> Identification:
+def _with_tiers(query: Select[Any]) -> Select[Any]:
+    return (
+        query.outerjoin(MemberTier, MemberTier.member_id == Member.id)
+        .outerjoin(_held_tier, _held_tier.id == MemberTier.tier_id)
+        .outerjoin(_floor_tier, _floor_tier.id == MemberTier.floor_tier_id)
+    )
+
+
+def _tier_of(row: Any, now: datetime) -> TierView | None:
+    """The tier held, or the floor staff gave while it lasts, whichever ranks higher."""
+    tiers = []
+    if row.held_code is not None:
+        tiers.append(
+            TierView(row.held_code, row.held_name, row.held_rank, row.held_earn_multiplier_percent)
+        )
+    if row.floor_code is not None and (row.floor_until is None or row.floor_until > now):
+        tiers.append(
+            TierView(
+                row.floor_code, row.floor_name, row.floor_rank, row.floor_earn_multiplier_percent
+            )
+        )
+    return max(tiers, key=lambda tier: tier.rank) if tiers else None
+
+
+def _identification(row: Any, card: CardView | None, now: datetime) -> Identification:
     if row.member_status == MemberStatus.BLOCKED:
         raise MemberBlocked
     return Identification(
@@ -183,16 +219,18 @@ def _identification(row: Any, card: CardView | None) -> Identification:
         status=row.member_status,
         card=card,
         balance=Balance(available=row.available, pending=row.pending),
+        birthday=row.birthday,
+        tier=_tier_of(row, now),
     )
 
 
 _IDENTIFY_BY_CONTACT = {
-    column.key: select(*_MEMBER_COLUMNS)
-    .join(PointAccount, PointAccount.member_id == Member.id)
-    .where(column == bindparam("contact"), Member.status != MemberStatus.ERASED)
+    column.key: _with_tiers(
+        select(*_MEMBER_COLUMNS).join(PointAccount, PointAccount.member_id == Member.id)
+    ).where(column == bindparam("contact"), Member.status != MemberStatus.ERASED)
     for column in (Member.email, Member.phone)
 }
-_IDENTIFY_BY_CARD = (
+_IDENTIFY_BY_CARD = _with_tiers(
     select(
         Card.id,
         Card.number,
@@ -203,19 +241,36 @@ _IDENTIFY_BY_CARD = (
     )
     .outerjoin(Member, Member.id == Card.member_id)
     .outerjoin(PointAccount, PointAccount.member_id == Card.member_id)
-    .where(Card.number == bindparam("number"))
-)
+).where(Card.number == bindparam("number"))
 
 
-def _by_contact(session: Session, column: str, contact: str, what: str) -> Identification:
+_IDENTIFY_BY_ID = _with_tiers(
+    select(*_MEMBER_COLUMNS).join(PointAccount, PointAccount.member_id == Member.id)
+).where(Member.id == bindparam("member_id"), Member.status != MemberStatus.ERASED)
+
+
+def identify_by_id(session: Session, member_id: int, now: datetime) -> Identification:
+    """A member a till sells to by id: known, not erased, not blocked."""
+    if not 0 < member_id <= MAX_ID:
+        raise UnknownMember(f"no member has id {member_id}", field="member_id")
+    session.flush()
+    row = session.connection().execute(_IDENTIFY_BY_ID, {"member_id": member_id}).first()
+    if row is None:
+        raise UnknownMember(f"no member has id {member_id}", field="member_id")
+    return _identification(row, None, now)
+
+
+def _by_contact(
+    session: Session, column: str, contact: str, what: str, now: datetime
+) -> Identification:
     statement = _IDENTIFY_BY_CONTACT[column]
     row = session.connection().execute(statement, {"contact": contact}).first()
     if row is None:
         raise UnknownMember(f"no member has this {what}", field="code")
-    return _identification(row, None)
+    return _identification(row, None, now)
 
 
-def _by_card(session: Session, number: str) -> Identification:
+def _by_card(session: Session, number: str, now: datetime) -> Identification:
     row = session.connection().execute(_IDENTIFY_BY_CARD, {"number": number}).first()
     if row is None:
         raise UnknownCard
@@ -226,23 +281,23 @@ def _by_card(session: Session, number: str) -> Identification:
             "this card has not been handed to a member yet: enrol them with it", field="code"
         )
     card = CardView(row.id, row.number, row.status, row.activated_at, row.blocked_reason)
-    return _identification(row, card)
+    return _identification(row, card, now)
 
 
-def identify(session: Session, code: str, keys: LookupKeys) -> Identification:
+def identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Identification:
     """Whatever the scanner or the cashier typed: QR payload, card number, email or phone."""
     text = code.strip()
     if not text:
         raise InvalidInput("the code is empty", field="code")
     session.flush()  # the look-ups below read through the connection, past the ORM's autoflush
     if "@" in text:
-        return _by_contact(session, "email", _as_code(normalise_email, text), "email")
+        return _by_contact(session, "email", _as_code(normalise_email, text), "email", now)
     if looks_like_phone(text) and (
         text.startswith("+") or sum(c.isdigit() for c in text) < CARD_NUMBER_LENGTH
     ):
         phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
-        return _by_contact(session, "phone", phone, "phone number")
-    return _by_card(session, card_number_from_code(keys.card_key, text))
+        return _by_contact(session, "phone", phone, "phone number", now)
+    return _by_card(session, card_number_from_code(keys.card_key, text), now)
 
 
 def usable_member(session: Session, member_id: int) -> Member:

@@ -1,4 +1,5 @@
-"""Pricing a basket: subtotal, points discount spread over the lines, points to earn and why.
+"""Pricing a basket: subtotal, the points discount spread over the lines, what each line was
+paid. Points to earn come from the rules engine (loyalty/rules/engine.py) over the paid lines.
 
 Pure functions over plain data, so the till's quote, the committed sale and returns all price
 the same way, and tests need no database.
@@ -6,10 +7,11 @@ the same way, and tests need no database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from loyalty.errors import InvalidInput
 from loyalty.program import ProgramSettings
+from loyalty.rules.engine import BaseRate, PaidLine
 
 
 @dataclass(frozen=True)
@@ -25,21 +27,13 @@ class BasketLine:
 
 
 @dataclass(frozen=True)
-class EarnReason:
-    rule: str
-    points: int
-    description: str
-
-
-@dataclass(frozen=True)
 class PricedBasket:
     subtotal: int
     points_redeemed: int
     points_discount: int
     line_discounts: list[int]
     total: int
-    points_earned: int
-    earn_reasons: list[EarnReason] = field(default_factory=list)
+    paid_lines: tuple[PaidLine, ...]
 
 
 def points_value(program: ProgramSettings, points: int) -> int:
@@ -47,9 +41,9 @@ def points_value(program: ProgramSettings, points: int) -> int:
     return points * program.redeem_value_minor // program.redeem_points
 
 
-def points_for_spend(program: ProgramSettings, eligible: int) -> int:
-    """Points for eligible spend, rounded down once per transaction."""
-    return max(eligible, 0) * program.earn_points // program.earn_per_minor
+def default_rate(program: ProgramSettings) -> BaseRate:
+    """The program's own earn rate, for sales that no spend rule covers."""
+    return BaseRate(points=program.earn_points, per_minor=program.earn_per_minor)
 
 
 def spread(amount: int, weights: list[int]) -> list[int]:
@@ -89,28 +83,17 @@ def price_basket(
             field="redeem_points",
         )
     line_discounts = spread(discount, amounts)
-    total = subtotal - discount
-    earned = points_for_spend(program, total)
-    reasons = []
-    if earned:
-        reasons.append(
-            EarnReason(
-                rule="base",
-                points=earned,
-                description=(
-                    f"{program.earn_points} point(s) per {program.earn_per_minor} "
-                    f"{program.currency} minor units spent"
-                ),
-            )
-        )
+    paid = tuple(
+        PaidLine(line.sku, line.category, line.quantity, line.amount - share)
+        for line, share in zip(lines, line_discounts, strict=True)
+    )
     return PricedBasket(
         subtotal=subtotal,
         points_redeemed=redeem_points,
         points_discount=discount,
         line_discounts=line_discounts,
-        total=total,
-        points_earned=earned,
-        earn_reasons=reasons,
+        total=subtotal - discount,
+        paid_lines=paid,
     )
 
 

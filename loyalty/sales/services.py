@@ -17,12 +17,21 @@ from sqlalchemy.orm import Session
 from loyalty.errors import DomainError, InvalidInput
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
-from loyalty.members.services import LookupKeys, identify, usable_member
+from loyalty.members.services import Identification, LookupKeys, identify, identify_by_id
 from loyalty.program import ProgramSettings, get_program
-from loyalty.rules.pricing import BasketLine, PricedBasket, points_kept_after_returns, price_basket
+from loyalty.rules.engine import EarnContext, Earned, RuleKind, evaluate
+from loyalty.rules.pricing import (
+    BasketLine,
+    PricedBasket,
+    default_rate,
+    points_kept_after_returns,
+    price_basket,
+)
+from loyalty.rules.services import cap_used, live_rules, record_awards, withdraw_awards
 from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleLine, SaleReturn, SaleStatus
 from loyalty.stores.models import TerminalLike
+from loyalty.tiers.services import upgrade_after_sale
 
 # What the API accepts as an external id: printable ASCII without spaces.
 EXTERNAL_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -66,22 +75,13 @@ def fingerprint(request: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Buyer:
-    member_id: int
-    card_id: int | None
-    available: int
-
-
-def _resolve_member(session: Session, basket: Basket, keys: LookupKeys) -> Buyer | None:
+def _resolve_member(
+    session: Session, basket: Basket, keys: LookupKeys, now: datetime
+) -> Identification | None:
     if basket.member_code:
-        found = identify(session, basket.member_code, keys)
-        return Buyer(
-            found.member_id, found.card.id if found.card else None, found.balance.available
-        )
+        return identify(session, basket.member_code, keys, now)
     if basket.member_id is not None:
-        member = usable_member(session, basket.member_id)
-        return Buyer(member.id, None, ledger.balance(session, member.id).available)
+        return identify_by_id(session, basket.member_id, now)
     if basket.redeem_points:
         raise InvalidInput("points can only be redeemed by an identified member", field="code")
     return None
@@ -92,8 +92,53 @@ def _coupon_outcomes(codes: list[str]) -> list[dict[str, Any]]:
     return [{"code": code, "applied": False, "reason": "no such coupon"} for code in codes]
 
 
+def _first_purchase(session: Session, member_id: int) -> bool:
+    return (
+        session.scalar(
+            select(Sale.id)
+            .where(Sale.member_id == member_id, Sale.status != SaleStatus.VOIDED)
+            .limit(1)
+        )
+        is None
+    )
+
+
+def _earn(
+    session: Session,
+    *,
+    program: ProgramSettings,
+    priced: PricedBasket,
+    buyer: Identification,
+    store_code: str | None,
+    occurred_at: datetime,
+) -> Earned:
+    """Points for this basket by the rules live when it happened (one query for the rules;
+    caps and "first purchase" are looked up only when a rule asks for them)."""
+    rules = live_rules(session)
+    asks = {rule.kind for rule in rules}
+    local = occurred_at.astimezone(program.zone)
+    ctx = EarnContext(
+        occurred_at=occurred_at,
+        zone=program.zone,
+        default_rate=default_rate(program),
+        lines=priced.paid_lines,
+        store_code=store_code,
+        tier_code=buyer.tier.code if buyer.tier else None,
+        tier_multiplier_percent=buyer.tier.earn_multiplier_percent if buyer.tier else 100,
+        birthday=buyer.birthday,
+        first_purchase=RuleKind.FIRST_PURCHASE in asks
+        and _first_purchase(session, buyer.member_id),
+        cap_used=cap_used(session, buyer.member_id, rules, local),
+    )
+    return evaluate(rules, ctx)
+
+
 def _priced_summary(
-    program: ProgramSettings, basket: Basket, priced: PricedBasket, buyer: Buyer | None
+    program: ProgramSettings,
+    basket: Basket,
+    priced: PricedBasket,
+    buyer: Identification | None,
+    earned: Earned | None,
 ) -> dict[str, Any]:
     return {
         "member_id": buyer.member_id if buyer else None,
@@ -109,27 +154,52 @@ def _priced_summary(
         "discount_total": priced.points_discount,
         "total": priced.total,
         "points": {
-            "earned": priced.points_earned if buyer else 0,
+            "earned": earned.points if earned else 0,
             "redeemed": priced.points_redeemed,
-            "reasons": [asdict(reason) for reason in priced.earn_reasons] if buyer else [],
+            "reasons": [
+                {
+                    "rule": a.rule,
+                    "rule_id": a.rule_id,
+                    "kind": a.kind,
+                    "points": a.points,
+                    "description": a.description,
+                }
+                for a in (earned.awards if earned else ())
+            ],
         },
         "coupons": _coupon_outcomes(basket.coupon_codes),
     }
 
 
-def quote(session: Session, basket: Basket, keys: LookupKeys) -> dict[str, Any]:
+def quote(
+    session: Session, basket: Basket, keys: LookupKeys, *, store_code: str | None, now: datetime
+) -> dict[str, Any]:
     """What the sale would do, changing nothing."""
     program = get_program(session)
-    buyer = _resolve_member(session, basket, keys)
+    buyer = _resolve_member(session, basket, keys, now)
     priced = price_basket(program, basket.lines, basket.redeem_points)
-    summary = _priced_summary(program, basket, priced, buyer)
-    if buyer is not None:
-        if priced.points_redeemed > buyer.available:
+    earned = (
+        _earn(
+            session,
+            program=program,
+            priced=priced,
+            buyer=buyer,
+            store_code=store_code,
+            occurred_at=now,
+        )
+        if buyer
+        else None
+    )
+    summary = _priced_summary(program, basket, priced, buyer, earned)
+    if buyer is not None and earned is not None:
+        available = buyer.balance.available
+        if priced.points_redeemed > available:
             raise InvalidInput(
-                f"the member has {buyer.available} points available, not {priced.points_redeemed}",
+                f"the member has {available} points available, not {priced.points_redeemed}",
                 field="redeem_points",
             )
-        summary["balance_after"] = buyer.available - priced.points_redeemed + priced.points_earned
+        summary["balance_after"] = available - priced.points_redeemed + earned.points
+        summary["tier"] = buyer.tier.as_dict() if buyer.tier else None
     return summary
 
 
@@ -191,15 +261,27 @@ def record_sale(
         if request.occurred_at > now + MAX_CLOCK_SKEW:
             raise InvalidInput("the sale is dated in the future", field="occurred_at")
         program = get_program(session)
-        buyer = _resolve_member(session, basket, keys)
+        buyer = _resolve_member(session, basket, keys, now)
         priced = price_basket(program, basket.lines, basket.redeem_points)
+        earned = (
+            _earn(
+                session,
+                program=program,
+                priced=priced,
+                buyer=buyer,
+                store_code=terminal.store_code,
+                occurred_at=request.occurred_at,
+            )
+            if buyer
+            else None
+        )
     except DomainError:
         # A replay answers with the first result even if the card was blocked since.
         replay = _replay_of(session, terminal, request, request_hash)
         if replay is not None:
             return replay
         raise
-    earned = priced.points_earned if buyer else 0
+    points = earned.points if earned else 0
     sale_id = _insert_once(
         session,
         {
@@ -208,14 +290,14 @@ def record_sale(
             "external_id": request.external_id,
             "request_hash": request_hash,
             "member_id": buyer.member_id if buyer else None,
-            "card_id": buyer.card_id if buyer else None,
+            "card_id": buyer.card.id if buyer and buyer.card else None,
             "occurred_at": request.occurred_at,
             "recorded_at": now,
             "currency": program.currency,
             "subtotal": priced.subtotal,
             "discount_total": priced.points_discount,
             "total": priced.total,
-            "points_earned": earned,
+            "points_earned": points,
             "points_redeemed": priced.points_redeemed,
             "points_reversed": 0,
             "status": SaleStatus.COMPLETED,
@@ -246,12 +328,12 @@ def record_sale(
             )
         ],
     )
-    result = _priced_summary(program, basket, priced, buyer)
+    result = _priced_summary(program, basket, priced, buyer, earned)
     result |= {"external_id": request.external_id, "status": SaleStatus.COMPLETED}
-    result["balance"] = None
-    if buyer is not None:
+    result |= {"balance": None, "tier": None, "tier_changed": False}
+    if buyer is not None and earned is not None:
         reason = f"sale {request.external_id}"
-        balance = ledger.Balance(buyer.available, 0)
+        balance = buyer.balance
         if priced.points_redeemed:
             balance = ledger.redeem(
                 session,
@@ -262,12 +344,12 @@ def record_sale(
                 now=now,
                 sale_id=sale_id,
             ).balance
-        if earned:
+        if points:
             balance = ledger.credit(
                 session,
                 program=program,
                 member_id=buyer.member_id,
-                points=earned,
+                points=points,
                 kind=EntryKind.EARN,
                 reason=reason,
                 actor=terminal.actor,
@@ -275,11 +357,19 @@ def record_sale(
                 sale_id=sale_id,
                 earned_at=request.occurred_at,
             ).balance
-        if not (priced.points_redeemed or earned):
-            balance = ledger.balance(session, buyer.member_id)
-        result["balance"] = asdict(balance)
-    # Tiers arrive with the earning-rules work; the till contract carries the fields already.
-    result |= {"tier": None, "tier_changed": False}
+            record_awards(
+                session,
+                member_id=buyer.member_id,
+                sale_id=sale_id,
+                awards=earned.awards,
+                awarded_at=request.occurred_at,
+            )
+        standing = upgrade_after_sale(session, buyer.member_id, program, now)
+        result |= {
+            "balance": asdict(balance),
+            "tier": standing.tier.as_dict() if standing.tier else None,
+            "tier_changed": standing.changed,
+        }
     session.connection().execute(_SAVE_RESULT, {"sale_id": sale_id, "result": result})
     return Recorded(created=True, result=result)
 
@@ -337,6 +427,8 @@ def _take_back_points(
                 actor=actor,
                 now=now,
             )
+        if everything:
+            withdraw_awards(session, sale.id)
         redemption = _redemption_of(session, sale) if everything else None
         if redemption is not None:
             ledger.reverse_redemption(

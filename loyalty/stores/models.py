@@ -28,6 +28,9 @@ class TerminalLike(Protocol):
     def store_id(self) -> int: ...
 
     @property
+    def store_code(self) -> str: ...
+
+    @property
     def actor(self) -> str: ...
 
 
@@ -49,3 +52,7 @@ class Terminal(Base):
     @property
     def actor(self) -> str:
         return f"terminal:{self.id}"
+
+    @property
+    def store_code(self) -> str:
+        return self.store.code

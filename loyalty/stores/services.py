@@ -78,14 +78,17 @@ class TerminalRef:
 
     id: int
     store_id: int
+    store_code: str
 
     @property
     def actor(self) -> str:
         return f"terminal:{self.id}"
 
 
-_TERMINAL_BY_KEY_ID = select(Terminal.id, Terminal.store_id, Terminal.key_hash).where(
-    Terminal.key_id == bindparam("key_id"), Terminal.revoked_at.is_(None)
+_TERMINAL_BY_KEY_ID = (
+    select(Terminal.id, Terminal.store_id, Store.code, Terminal.key_hash)
+    .join(Store, Store.id == Terminal.store_id)
+    .where(Terminal.key_id == bindparam("key_id"), Terminal.revoked_at.is_(None))
 )
 
 
@@ -97,7 +100,7 @@ def authenticate_terminal(session: Session, api_key: str) -> TerminalRef | None:
     row = session.connection().execute(_TERMINAL_BY_KEY_ID, {"key_id": key_id}).first()
     if row is None or not secret_matches(secret, row.key_hash):
         return None
-    return TerminalRef(id=row.id, store_id=row.store_id)
+    return TerminalRef(id=row.id, store_id=row.store_id, store_code=row.code)
 
 
 def revoke_terminal(session: Session, *, terminal: Terminal, actor: str, now: datetime) -> None:

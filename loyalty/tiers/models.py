@@ -3,7 +3,9 @@ a member never pays for tier bookkeeping, and the review job can work set-based.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,3 +41,19 @@ class MemberTier(Base):
     floor_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # when a review first found the member below their tier: the grace period runs from here
     below_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+@dataclass(frozen=True)
+class TierView:
+    code: str
+    name: str
+    rank: int
+    earn_multiplier_percent: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "rank": self.rank,
+            "earn_multiplier_percent": self.earn_multiplier_percent,
+        }

@@ -19,7 +19,7 @@ def test_a_blocked_member_is_refused_at_the_till_until_unblocked(session, keys, 
         session, member_id=member.id, blocked=True, reason="fraud", actor="cli:ops", now=clock.now()
     )
     with pytest.raises(MemberBlocked):
-        identify(session, qr_of(card, keys), keys)
+        identify(session, qr_of(card, keys), keys, clock.now())
     set_blocked(
         session,
         member_id=member.id,
@@ -28,7 +28,7 @@ def test_a_blocked_member_is_refused_at_the_till_until_unblocked(session, keys, 
         actor="cli:ops",
         now=clock.now(),
     )
-    assert identify(session, qr_of(card, keys), keys).member_id == member.id
+    assert identify(session, qr_of(card, keys), keys, clock.now()).member_id == member.id
     actions = session.scalars(
         select(AuditEntry.action)
         .where(AuditEntry.subject_type == "member", AuditEntry.subject_id == str(member.id))
@@ -64,7 +64,7 @@ def test_erasure_removes_personal_data_and_keeps_the_figures(session, keys, cloc
     with pytest.raises(UnknownMember):
         get_member(session, member.id)
     with pytest.raises(CardBlocked):
-        identify(session, qr_of(card, keys), keys)
+        identify(session, qr_of(card, keys), keys, clock.now())
     # the contacts are free again
     new_member, _ = make_member(
         session, keys, clock, email="gone@example.com", phone="+44 20 7946 0044"

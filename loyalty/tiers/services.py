@@ -1,0 +1,367 @@
+"""Tiers: what status buys, and where each member stands.
+
+- Qualification: what the member paid (spend, minor units) or the points their sales earned,
+  net of returns, over a rolling window (program.tier_window_months, 12 by default).
+- Upgrades happen at the sale that crosses a threshold (the sale's response says so).
+- Downgrades happen only at a review (`review_tiers`, run periodically), and only once the
+  member has been below their tier for the grace period (program.tier_grace_days). A return that
+  takes a member below a threshold therefore changes nothing until a review finds it, and the
+  grace period then gives them time to buy again; tiers never bounce at the till.
+- A tier given by staff is a floor until its end date: the member never sits below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.orm import Session
+
+from loyalty.audit.services import record
+from loyalty.errors import Conflict, InvalidInput, NotFound
+from loyalty.ledger.expiry import add_months
+from loyalty.program import ProgramSettings, TierBasis
+from loyalty.sales.models import Sale, SaleLine, SaleStatus
+from loyalty.tiers.models import MemberTier, Tier, TierView
+
+
+def _view(tier: Tier | None) -> TierView | None:
+    if tier is None:
+        return None
+    return TierView(tier.code, tier.name, tier.rank, tier.earn_multiplier_percent)
+
+
+def all_tiers(session: Session) -> list[Tier]:
+    return list(session.scalars(select(Tier).order_by(Tier.rank)))
+
+
+def _validate(code: str, name: str, rank: int, threshold: int, multiplier: int) -> None:
+    errors = {}
+    if not (1 <= len(code) <= 24 and code.replace("-", "").replace("_", "").isalnum()):  # noqa: PLR2004
+        errors["code"] = ["1 to 24 letters, digits, - or _"]
+    if not 1 <= len(name) <= 80:  # noqa: PLR2004
+        errors["name"] = ["1 to 80 characters"]
+    if not 0 <= rank <= 1000:  # noqa: PLR2004
+        errors["rank"] = ["from 0 to 1000"]
+    if not 0 <= threshold <= 10**12:
+        errors["threshold"] = ["from 0 to 10^12"]
+    if not 100 <= multiplier <= 10_000:  # noqa: PLR2004
+        errors["earn_multiplier_percent"] = ["from 100 (x1) to 10000 (x100)"]
+    if errors:
+        raise InvalidInput("the tier has invalid fields: see errors", errors=errors)
+
+
+def create_tier(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    rank: int,
+    threshold: int,
+    earn_multiplier_percent: int = 100,
+    perks: str = "",
+    actor: str,
+    now: datetime,
+) -> Tier:
+    _validate(code, name, rank, threshold, earn_multiplier_percent)
+    clash = session.scalars(select(Tier).where((Tier.code == code) | (Tier.rank == rank))).first()
+    if clash is not None:
+        field = "code" if clash.code == code else "rank"
+        raise Conflict(f"tier {clash.code} already has this {field}", field=field)
+    tier = Tier(
+        code=code,
+        name=name,
+        rank=rank,
+        threshold=threshold,
+        earn_multiplier_percent=earn_multiplier_percent,
+        perks=perks,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(tier)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="tier.create",
+        subject_type="tier",
+        subject_id=tier.id,
+        now=now,
+        code=code,
+        rank=rank,
+        threshold=threshold,
+        earn_multiplier_percent=earn_multiplier_percent,
+    )
+    return tier
+
+
+def get_tier(session: Session, code: str) -> Tier:
+    tier = session.scalars(select(Tier).where(Tier.code == code)).first()
+    if tier is None:
+        raise NotFound(f"no tier has code {code!r}", field="tier")
+    return tier
+
+
+def update_tier(
+    session: Session, code: str, changes: dict[str, Any], *, actor: str, now: datetime
+) -> Tier:
+    """Change a tier's name, threshold, multiplier or perks; members move at the next sale or
+    review, never retroactively."""
+    tier = get_tier(session, code)
+    allowed = {"name", "threshold", "earn_multiplier_percent", "perks"}
+    if changes.keys() - allowed:
+        raise InvalidInput(f"a tier's {', '.join(sorted(changes.keys() - allowed))} cannot change")
+    before = {key: getattr(tier, key) for key in changes}
+    merged = {key: getattr(tier, key) for key in allowed} | changes
+    _validate(
+        tier.code, merged["name"], tier.rank, merged["threshold"], merged["earn_multiplier_percent"]
+    )
+    for key, value in changes.items():
+        setattr(tier, key, value)
+    tier.updated_at = now
+    record(
+        session,
+        actor=actor,
+        action="tier.update",
+        subject_type="tier",
+        subject_id=tier.id,
+        now=now,
+        before=before,
+        after=changes,
+    )
+    return tier
+
+
+def window_start(program: ProgramSettings, now: datetime) -> datetime:
+    local = now.astimezone(program.zone)
+    year, month = add_months(local.year, local.month, -program.tier_window_months)
+    day = min(local.day, 28)  # a window always starts on a day every month has
+    return local.replace(year=year, month=month, day=day)
+
+
+def _qualifying_expression(basis: str) -> Any:
+    if basis == TierBasis.POINTS:
+        return func.coalesce(func.sum(Sale.points_earned - Sale.points_reversed), 0)
+    kept = (SaleLine.amount - SaleLine.discount) * (SaleLine.quantity - SaleLine.returned_quantity)
+    return func.coalesce(func.sum(cast(kept / SaleLine.quantity, Integer)), 0)
+
+
+def _qualifying_query(program: ProgramSettings, now: datetime) -> Any:
+    query = select(Sale.member_id, _qualifying_expression(program.tier_basis).label("value"))
+    if program.tier_basis != TierBasis.POINTS:
+        query = query.join(SaleLine, SaleLine.sale_id == Sale.id)
+    return query.where(
+        Sale.occurred_at >= window_start(program, now), Sale.status != SaleStatus.VOIDED
+    ).group_by(Sale.member_id)
+
+
+def qualifying_value(
+    session: Session, member_id: int, program: ProgramSettings, now: datetime
+) -> int:
+    row = session.execute(
+        _qualifying_query(program, now).where(Sale.member_id == member_id)
+    ).first()
+    return int(row.value) if row else 0
+
+
+def _best_reached(tiers: list[Tier], value: int) -> Tier | None:
+    reached = [tier for tier in tiers if tier.threshold <= value]
+    return max(reached, key=lambda tier: tier.rank) if reached else None
+
+
+def _floor(state: MemberTier | None, tiers_by_id: dict[int, Tier], now: datetime) -> Tier | None:
+    if state is None or state.floor_tier_id is None:
+        return None
+    if state.floor_until is not None and state.floor_until <= now:
+        return None
+    return tiers_by_id.get(state.floor_tier_id)
+
+
+def _higher(a: Tier | None, b: Tier | None) -> Tier | None:
+    if a is None or (b is not None and b.rank > a.rank):
+        return b
+    return a
+
+
+@dataclass(frozen=True)
+class TierStanding:
+    tier: TierView | None
+    changed: bool
+
+
+def current_tier(session: Session, member_id: int, now: datetime) -> TierView | None:
+    state = session.get(MemberTier, member_id)
+    if state is None:
+        return None
+    tiers_by_id = {tier.id: tier for tier in all_tiers(session)}
+    return _view(_higher(tiers_by_id.get(state.tier_id or -1), _floor(state, tiers_by_id, now)))
+
+
+def upgrade_after_sale(
+    session: Session, member_id: int, program: ProgramSettings, now: datetime
+) -> TierStanding:
+    """Move the member up if this sale crossed a threshold; never down (reviews do that)."""
+    tiers = all_tiers(session)
+    if not tiers:
+        return TierStanding(None, changed=False)
+    tiers_by_id = {tier.id: tier for tier in tiers}
+    state = session.get(MemberTier, member_id)
+    held = tiers_by_id.get(state.tier_id or -1) if state else None
+    before = _higher(held, _floor(state, tiers_by_id, now))
+    reached = _best_reached(tiers, qualifying_value(session, member_id, program, now))
+    if reached is not None and (held is None or reached.rank > held.rank):
+        if state is None:
+            state = MemberTier(member_id=member_id, since=now)
+            session.add(state)
+        state.tier_id, state.since, state.below_since = reached.id, now, None
+        session.flush()
+    after = _higher(
+        tiers_by_id.get(state.tier_id or -1) if state else None, _floor(state, tiers_by_id, now)
+    )
+    changed = (after.id if after else None) != (before.id if before else None)
+    return TierStanding(_view(after), changed=changed)
+
+
+def set_floor(
+    session: Session,
+    *,
+    member_id: int,
+    tier_code: str,
+    until: datetime | None,
+    actor: str,
+    now: datetime,
+) -> TierView | None:
+    """Give a member a tier (a VIP, a complaint put right) until `until` (None: until removed)."""
+    tier = get_tier(session, tier_code)
+    if until is not None and until <= now:
+        raise InvalidInput("the end date is in the past", field="until")
+    state = session.get(MemberTier, member_id)
+    if state is None:
+        state = MemberTier(member_id=member_id, since=now)
+        session.add(state)
+    before = (state.floor_tier_id, state.floor_until.isoformat() if state.floor_until else None)
+    state.floor_tier_id, state.floor_until = tier.id, until
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="tier.floor",
+        subject_type="member",
+        subject_id=member_id,
+        now=now,
+        tier=tier_code,
+        until=until.isoformat() if until else None,
+        before=list(before),
+    )
+    return current_tier(session, member_id, now)
+
+
+@dataclass
+class ReviewReport:
+    upgraded: int = 0
+    grace_started: int = 0
+    downgraded: int = 0
+    floors_ended: int = 0
+
+
+def _review_one(
+    state: MemberTier,
+    *,
+    held: Tier | None,
+    earned: Tier | None,
+    now: datetime,
+    grace: timedelta,
+    report: ReviewReport,
+) -> None:
+    held_rank = held.rank if held else -1
+    earned_rank = earned.rank if earned else -1
+    if earned_rank > held_rank:
+        state.tier_id, state.since, state.below_since = earned.id if earned else None, now, None
+        report.upgraded += 1
+    elif earned_rank == held_rank:
+        state.below_since = None
+    elif state.below_since is None:
+        state.below_since = now
+        report.grace_started += 1
+    elif now - state.below_since >= grace:
+        state.tier_id, state.since, state.below_since = earned.id if earned else None, now, None
+        report.downgraded += 1
+
+
+def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> ReviewReport:
+    """The periodic review: up where a threshold is now met, down where a member has been below
+    their tier for the whole grace period. Qualifying values come from one grouped query."""
+    report = ReviewReport()
+    tiers = all_tiers(session)
+    if not tiers:
+        return report
+    tiers_by_id = {tier.id: tier for tier in tiers}
+    values = {
+        row.member_id: int(row.value)
+        for row in session.execute(_qualifying_query(program, now))
+        if row.member_id is not None
+    }
+    states = {state.member_id: state for state in session.scalars(select(MemberTier))}
+    grace = timedelta(days=program.tier_grace_days)
+    for member_id in values.keys() | states.keys():
+        state = states.get(member_id) or MemberTier(member_id=member_id, since=now)
+        if state.floor_until is not None and state.floor_until <= now:
+            state.floor_tier_id, state.floor_until = None, None
+            report.floors_ended += 1
+        earned = _best_reached(tiers, values.get(member_id, 0))
+        _review_one(
+            state,
+            held=tiers_by_id.get(state.tier_id or -1),
+            earned=earned,
+            now=now,
+            grace=grace,
+            report=report,
+        )
+        if state not in session and (state.tier_id or state.floor_tier_id):
+            session.add(state)
+    session.flush()
+    return report
+
+
+@dataclass(frozen=True)
+class Progress:
+    tier: TierView | None
+    next_tier: TierView | None
+    basis: str
+    qualifying: int
+    needed: int | None
+    window_starts: datetime
+    counts_until: datetime | None  # when the oldest counted sale leaves the window
+
+
+def progress(session: Session, member_id: int, program: ProgramSettings, now: datetime) -> Progress:
+    tiers = all_tiers(session)
+    tier = current_tier(session, member_id, now)
+    value = qualifying_value(session, member_id, program, now)
+    rank = tier.rank if tier else -1
+    higher = [t for t in tiers if t.rank > rank]
+    next_tier = min(higher, key=lambda t: t.rank) if higher else None
+    start = window_start(program, now)
+    oldest = session.scalar(
+        select(func.min(Sale.occurred_at)).where(
+            Sale.member_id == member_id,
+            Sale.occurred_at >= start,
+            Sale.status != SaleStatus.VOIDED,
+        )
+    )
+    counts_until = None
+    if oldest is not None:
+        local = oldest.astimezone(program.zone)
+        year, month = add_months(local.year, local.month, program.tier_window_months)
+        counts_until = local.replace(year=year, month=month, day=min(local.day, 28))
+    return Progress(
+        tier=tier,
+        next_tier=_view(next_tier),
+        basis=program.tier_basis,
+        qualifying=value,
+        needed=max(next_tier.threshold - value, 0) if next_tier else None,
+        window_starts=start,
+        counts_until=counts_until,
+    )
