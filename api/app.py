@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from api import members, pos, system
+from api import members, pos, reports, rules, staff_members, system, tiers
 from api.errors import register_error_handlers
 from api.extensions import db, limiter, openapi
 from loyalty.clock import Clock, SystemClock
@@ -84,6 +84,10 @@ def create_app(
     openapi.register_blueprint(pos.blp)
     openapi.register_blueprint(members.blp)
     openapi.register_blueprint(system.program_blp)
+    openapi.register_blueprint(rules.blp)
+    openapi.register_blueprint(tiers.blp)
+    openapi.register_blueprint(staff_members.blp)
+    openapi.register_blueprint(reports.blp)
     app.register_blueprint(system.health_blp)
     app.register_blueprint(
         Blueprint(

@@ -62,6 +62,7 @@ def enrol(args: dict[str, Any]) -> dict[str, Any]:
         actor=terminal.actor,
         now=context.now(),
         store_id=terminal.store_id,
+        store_code=terminal.store_code,
     )
     return _member_view(member.id)
 

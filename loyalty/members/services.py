@@ -14,8 +14,8 @@ from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH
 from loyalty.cards.services import activate_card, block_card, card_number_from_code, issue_card
 from loyalty.errors import InvalidInput
-from loyalty.ledger.models import PointAccount
-from loyalty.ledger.services import Balance, open_account
+from loyalty.ledger.models import EntryKind, PointAccount
+from loyalty.ledger.services import Balance, credit, open_account
 from loyalty.members.contacts import (
     looks_like_phone,
     normalise_email,
@@ -23,6 +23,10 @@ from loyalty.members.contacts import (
 )
 from loyalty.members.errors import ContactTaken, MemberBlocked, UnknownMember
 from loyalty.members.models import Member, MemberStatus
+from loyalty.program import get_program
+from loyalty.rules.engine import EarnContext, RuleKind, signup_points
+from loyalty.rules.pricing import default_rate
+from loyalty.rules.services import live_rules, record_awards
 from loyalty.tiers.models import MemberTier, Tier, TierView
 
 
@@ -47,6 +51,7 @@ def enrol(
     actor: str,
     now: datetime,
     store_id: int | None = None,
+    store_code: str | None = None,
 ) -> tuple[Member, Card]:
     email = normalise_email(enrolment.email) if enrolment.email else None
     phone = normalise_phone(enrolment.phone, phone_region) if enrolment.phone else None
@@ -72,6 +77,7 @@ def enrol(
     session.add(member)
     session.flush()
     open_account(session, member.id, now)
+    _welcome(session, member.id, store_code=store_code, actor=actor, now=now)
     if enrolment.card_code:
         card = activate_card(
             session,
@@ -94,6 +100,37 @@ def enrol(
         acquisition_source=enrolment.acquisition_source,
     )
     return member, card
+
+
+def _welcome(
+    session: Session, member_id: int, *, store_code: str | None, actor: str, now: datetime
+) -> None:
+    """Sign-up bonuses: rules of kind `signup` live at enrolment, in one credit."""
+    rules = live_rules(session)
+    if not any(rule.kind == RuleKind.SIGNUP for rule in rules):
+        return
+    program = get_program(session)
+    ctx = EarnContext(
+        occurred_at=now,
+        zone=program.zone,
+        default_rate=default_rate(program),
+        lines=(),
+        store_code=store_code,
+    )
+    awards = signup_points(rules, ctx)
+    points = sum(award.points for award in awards)
+    if points:
+        credit(
+            session,
+            program=program,
+            member_id=member_id,
+            points=points,
+            kind=EntryKind.BONUS,
+            reason="sign-up bonus",
+            actor=actor,
+            now=now,
+        )
+        record_awards(session, member_id=member_id, sale_id=None, awards=awards, awarded_at=now)
 
 
 def _refuse_taken_contacts(session: Session, email: str | None, phone: str | None) -> None:
