@@ -173,11 +173,18 @@ if __name__ == "__main__":
 def _register_area_commands() -> None:
     """Each area keeps its commands beside its services, in `<area>/commands.py`."""
     from loyalty.ledger import commands as ledger_commands  # noqa: PLC0415
+    from loyalty.reports import commands as reports_commands  # noqa: PLC0415
     from loyalty.rules import commands as rules_commands  # noqa: PLC0415
     from loyalty.staff import commands as staff_commands  # noqa: PLC0415
     from loyalty.tiers import commands as tiers_commands  # noqa: PLC0415
 
-    for module in (ledger_commands, rules_commands, staff_commands, tiers_commands):
+    for module in (
+        ledger_commands,
+        reports_commands,
+        rules_commands,
+        staff_commands,
+        tiers_commands,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 
