@@ -71,7 +71,8 @@ ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_DATABASE = "loyalty_bench"
 BENCH_CARD_KEY = "bench-card-key"
 ACTOR = "cli:bench"
-SCENARIOS = ("sales", "identify")
+SCENARIOS = ("sales", "identify", "sales+rules")
+DEFAULT_SCENARIOS = ("sales", "identify")
 
 
 # Database
@@ -561,7 +562,9 @@ def print_table(runs: list[Run]) -> None:
     for run in runs:
         measured = run.result.get("by_kind", {})
         overall = measured.get("all", {})
-        sales = f"{run.sales_committed / run.duration:.0f}" if run.scenario == "sales" else "-"
+        sales = (
+            f"{run.sales_committed / run.duration:.0f}" if run.scenario.startswith("sales") else "-"
+        )
         cpu = run.cpu
         print(
             f"{run.server:<24} {run.scenario:<16} {run.requests_per_second:>7.0f} {sales:>7} "
@@ -571,7 +574,7 @@ def print_table(runs: list[Run]) -> None:
             f"{cpu['database']:>4.0%} {cpu.get('redis', 0.0):>4.0%} {cpu['wrk']:>4.0%} "
             f"{_other(cpu):>5.0%}"
         )
-        if run.scenario == "sales":
+        if run.scenario.startswith("sales"):
             for kind in ("identify", "sale"):
                 by_kind = measured.get(kind)
                 if not by_kind:
@@ -617,7 +620,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=15, help="length of each scenario")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds before each")
     parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}"
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma list of {', '.join(SCENARIOS)}; sales+rules runs the sales mix with a "
+        "program of 20 active rules and 4 tiers (issue 3's benchmark)",
     )
     parser.add_argument(
         "--baseline",
@@ -829,7 +835,117 @@ def run_all(bench: Bench, card_key: str) -> None:
             "api.wsgi:app", config, env=env, chdir=PROJECT_ROOT, log_name="till-gunicorn"
         ) as (base_url, pid):
             for scenario in args.scenarios:
-                bench.measure(base_url, config.label, scenario, scenario, pid)
+                if scenario == "sales+rules":
+                    with rule_program(bench.url):
+                        bench.measure(base_url, config.label, scenario, "sales", pid)
+                else:
+                    bench.measure(base_url, config.label, scenario, scenario, pid)
+
+
+RULE_PROGRAM: list[dict[str, Any]] = [
+    {"kind": "exclusion", "params": {"categories": ["household"]}},
+    {
+        "kind": "spend",
+        "params": {"points": 1, "per_minor": 100, "rounding": "nearest"},
+        "priority": 10,
+    },
+    {"kind": "product", "params": {"skus": ["MILK-1L"], "mode": "add", "points_per_unit": 5}},
+    {"kind": "product", "params": {"skus": ["COFFEE-500"], "mode": "add", "points_per_unit": 10}},
+    {"kind": "product", "params": {"skus": ["WINE-RED"], "mode": "add", "points_per_unit": 20}},
+    {"kind": "product", "params": {"skus": ["NAPPIES-M"], "mode": "add", "points_per_unit": 15}},
+    {
+        "kind": "product",
+        "params": {"categories": ["dairy"], "mode": "multiply", "multiplier_percent": 200},
+    },
+    {
+        "kind": "product",
+        "params": {"categories": ["baby"], "mode": "multiply", "multiplier_percent": 150},
+    },
+    {"kind": "visit", "params": {"points": 10, "min_basket": 2000}},
+    {
+        "kind": "promotion",
+        "params": {
+            "mode": "multiply",
+            "multiplier_percent": 150,
+            "from_time": "00:00",
+            "until_time": "23:59",
+        },
+    },
+    {"kind": "promotion", "params": {"weekdays": [5, 6], "mode": "add", "points": 5}},
+    {"kind": "birthday", "params": {"points": 100, "window": "month"}},
+    {"kind": "first_purchase", "params": {"points": 50}},
+    {"kind": "tier_multiplier", "params": {}},
+    {"kind": "visit", "params": {"points": 10}, "cap_points": 30, "cap_period": "day"},
+    {
+        "kind": "product",
+        "params": {"skus": ["TEA-80"], "mode": "add", "points_per_unit": 3},
+        "cap_points": 100,
+        "cap_period": "month",
+    },
+    {
+        "kind": "promotion",
+        "params": {"mode": "add", "points": 7, "from_time": "17:00", "until_time": "19:00"},
+    },
+    {
+        "kind": "product",
+        "params": {"skus": ["PASTA-500"], "mode": "add", "points_per_unit": 2},
+        "tiers": ["GOLD", "PLATINUM"],
+    },
+    {"kind": "visit", "params": {"points": 3}, "stackable": False, "priority": 900},
+    {"kind": "signup", "params": {"points": 25}},
+]
+TIER_PROGRAM = [
+    ("BRONZE", 1, 5_000, 100),
+    ("SILVER", 2, 20_000, 110),
+    ("GOLD", 3, 50_000, 125),
+    ("PLATINUM", 4, 100_000, 150),
+]
+
+
+@contextlib.contextmanager
+def rule_program(url: str) -> Iterator[None]:
+    """Install 20 active rules and 4 tiers through the services (sales read them live), and
+    take them away again so other scenarios and server settings are measured without them."""
+    from loyalty.rules.models import EarnAward, EarnRule  # noqa: PLC0415
+    from loyalty.rules.services import archive_rule, create_rule  # noqa: PLC0415
+    from loyalty.tiers.models import MemberTier, Tier  # noqa: PLC0415
+    from loyalty.tiers.services import create_tier  # noqa: PLC0415
+
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        for code, rank, threshold, percent in TIER_PROGRAM:
+            create_tier(
+                session,
+                code=code,
+                name=code.title(),
+                rank=rank,
+                threshold=threshold,
+                earn_multiplier_percent=percent,
+                actor=ACTOR,
+                now=now,
+            )
+        ids = [
+            create_rule(session, {"name": f"bench rule {n}", **rule}, actor=ACTOR, now=now).id
+            for n, rule in enumerate(RULE_PROGRAM, start=1)
+        ]
+    print(f"  installed {len(ids)} rules and {len(TIER_PROGRAM)} tiers", flush=True)
+    try:
+        yield
+    finally:
+        with session_scope(engine) as session:
+            for rule_id in ids:
+                archive_rule(session, rule_id, actor=ACTOR, now=datetime.now(UTC))
+            awarded = session.scalar(
+                select(func.count()).select_from(EarnAward).where(EarnAward.rule_id.in_(ids))
+            )
+            session.execute(MemberTier.__table__.delete())
+            session.execute(Tier.__table__.delete())
+            rules_live = session.scalar(
+                select(func.count()).select_from(EarnRule).where(EarnRule.archived_at.is_(None))
+            )
+        engine.dispose()
+        print(f"  rule awards recorded: {awarded}; rules left live: {rules_live}", flush=True)
 
 
 def report(bench: Bench) -> None:
