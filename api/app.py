@@ -39,15 +39,21 @@ def _config(settings: Settings) -> dict[str, Any]:
         "API_SPEC_OPTIONS": {
             "components": {
                 "securitySchemes": {
+                    "staffKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "a staff key (`ls_…`) with scopes, shown once by "
+                        "`loyalty create-staff-key`; console and back-office calls",
+                    },
                     "terminalKey": {
                         "type": "http",
                         "scheme": "bearer",
                         "description": "a "
                         "terminal's API key, shown once by `loyalty create-terminal`",
-                    }
+                    },
                 }
             },
-            "security": [{"terminalKey": []}],
+            "security": [{"terminalKey": []}, {"staffKey": []}],
         },
     }
 

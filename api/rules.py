@@ -49,9 +49,15 @@ class ListQuery(Schema):
     include_archived = fields.Boolean(load_default=False)
 
 
-def _body() -> Any:
-    # The domain validates the definition (shared with the CLI), with a message per field.
-    return request.get_json(silent=True)
+def _body() -> dict[str, Any]:
+    """The JSON object sent; the domain validates its fields (shared with the CLI)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        detail = "the body must be a JSON object: the rule's fields"
+        if not request.is_json:
+            detail = "the body was not read: send a JSON object as Content-Type: application/json"
+        raise rules.InvalidRule(detail, errors={"_body": [detail]})
+    return body
 
 
 @blp.route("", methods=["GET"])
@@ -86,13 +92,8 @@ def read(rule_id: int) -> EarnRule:
 @blp.response(200, RuleSchema())
 def change(rule_id: int) -> EarnRule:
     """Change some fields; the whole rule is validated again. Applies to sales from now on."""
-    changes = _body()
     return rules.update_rule(
-        context.session(),
-        rule_id,
-        changes if isinstance(changes, dict) else {"_": changes},
-        actor=current_staff().actor,
-        now=context.now(),
+        context.session(), rule_id, _body(), actor=current_staff().actor, now=context.now()
     )
 
 

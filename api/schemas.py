@@ -11,6 +11,8 @@ from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from loyalty.ledger.adjustments import MAX_ADJUSTMENT
+
 MAX_MINOR_UNITS = 10**10  # 100 million in a two-decimal currency: no till sells a line dearer
 MAX_QUANTITY = 10_000
 MAX_LINES = 500
@@ -320,7 +322,6 @@ class ActivateCardSchema(StrictSchema):
 
 # Staff: manual point adjustments and the liability report
 
-MAX_ADJUSTMENT = 1_000_000
 _MONTH_PATTERN = r"^\d{4}-\d{2}$"
 
 

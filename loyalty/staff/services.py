@@ -33,7 +33,8 @@ class StaffRef:
 
     @property
     def actor(self) -> str:
-        return f"staff:{self.id}:{self.name}"
+        # actor columns hold 80 characters; the id identifies, the name helps a reader
+        return f"staff:{self.id}:{self.name[:60]}"
 
 
 def create_staff_key(

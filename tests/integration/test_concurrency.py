@@ -20,22 +20,52 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.extensions import db
+from loyalty import migrate
 from loyalty.clock import FixedClock
+from loyalty.db import make_engine
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
-from loyalty.program import get_program
+from loyalty.program import ensure_program, get_program
 from loyalty.sales.models import Sale
-from tests.conftest import START, app_settings, unique
+from tests.conftest import (
+    START,
+    app_settings,
+    drop_postgres_database,
+    fresh_postgres_database,
+    unique,
+)
 from tests.factories import Till, make_member, make_till, qr_of
 
 THREADS = 32
 
 
+@pytest.fixture(scope="module")
+def race_url(backend: str) -> Iterator[str]:
+    """A database of its own: these tests commit, and must leave the shared one as it was."""
+    if backend != "postgresql":
+        pytest.skip("concurrency is tested on PostgreSQL; SQLite serialises every writer")
+    url = fresh_postgres_database("race")
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        ensure_program(session, START)
+    engine.dispose()
+    yield url
+    drop_postgres_database(url)
+
+
 @pytest.fixture
-def live_app(postgres_only: None, database_url: str) -> Iterator[Flask]:
-    flask_app = create_app(app_settings(database_url), clock=FixedClock(START))
+def race_engine(race_url: str) -> Iterator[Engine]:
+    engine = make_engine(race_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def live_app(race_url: str) -> Iterator[Flask]:
+    flask_app = create_app(app_settings(race_url), clock=FixedClock(START))
     yield flask_app
     with flask_app.app_context():
         db.engine.dispose()
@@ -93,9 +123,9 @@ def _sale(external_id: str, code: str, *lines: tuple[str, int, int], redeem: int
 
 
 def test_racing_redemptions_never_spend_more_than_the_balance(
-    live_app: Flask, engine: Engine, keys: LookupKeys
+    live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    till, member, code = _committed_till_and_member(engine, keys, points=1_000)
+    till, member, code = _committed_till_and_member(race_engine, keys, points=1_000)
     # Each sale is paid in full with 100 points, so it earns nothing back during the race.
     posts = [
         Post(
@@ -111,7 +141,7 @@ def test_racing_redemptions_never_spend_more_than_the_balance(
     refused = [r.get_json() for r in responses if r.status_code == 409]
     assert all(body["type"].endswith("insufficient-points") for body in refused)
 
-    with Session(engine) as session:
+    with Session(race_engine) as session:
         assert ledger.balance(session, member.id).available == 0
         spent = session.scalar(
             select(func.sum(PointEntry.points)).where(
@@ -125,24 +155,24 @@ def test_racing_redemptions_never_spend_more_than_the_balance(
 
 
 def test_a_sale_replayed_by_racing_tills_is_recorded_once(
-    live_app: Flask, engine: Engine, keys: LookupKeys
+    live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    till, member, code = _committed_till_and_member(engine, keys)
+    till, member, code = _committed_till_and_member(race_engine, keys)
     body = _sale("offline-0001", code, ("COFFEE", 2, 899))
     responses = _race(live_app, [Post("/api/v1/pos/transactions", body, till.headers)] * 16)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 200: 15}, statuses
     assert len({r.get_data() for r in responses}) == 1, "every replay answers the first result"
-    with Session(engine) as session:
+    with Session(race_engine) as session:
         assert ledger.balance(session, member.id).available == 17
         sales = select(func.count()).select_from(Sale).where(Sale.store_id == till.store.id)
         assert session.scalar(sales) == 1
 
 
 def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
-    live_app: Flask, engine: Engine, keys: LookupKeys
+    live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    till, member, code = _committed_till_and_member(engine, keys)
+    till, member, code = _committed_till_and_member(race_engine, keys)
     sale = live_app.test_client().post(
         "/api/v1/pos/transactions",
         headers=till.headers,
@@ -160,6 +190,6 @@ def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
     statuses = Counter(r.status_code for r in _race(live_app, posts))
     assert statuses[201] == 3, statuses
     assert statuses[201] + statuses[409] + statuses[422] == 8
-    with Session(engine) as session:
+    with Session(race_engine) as session:
         assert ledger.balance(session, member.id).available == 0
         assert ledger.check_ledger(session) == []

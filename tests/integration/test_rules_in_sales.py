@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from loyalty.audit.models import AuditEntry
 from loyalty.ledger import services as ledger
-from loyalty.members.services import LookupKeys
 from loyalty.rules.models import EarnAward
 from loyalty.rules.pricing import BasketLine
 from loyalty.rules.services import InvalidRule, archive_rule, create_rule, update_rule
