@@ -6,23 +6,29 @@ they were (balance and every lot)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from loyalty.clock import FixedClock
+from loyalty.errors import InvalidInput
 from loyalty.ledger import services as ledger
 from loyalty.ledger.adjustments import CannotOverdraw, adjust_points
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.jobs import expire_points
 from loyalty.ledger.models import PointLot
+from loyalty.members.models import Member
+from loyalty.members.services import LookupKeys
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.errors import SaleClosed
 from loyalty.sales.services import ReturnRequest, record_return
 from tests.conftest import START
-from tests.factories import make_member, make_till, sell
+from tests.factories import Till, make_member, make_till, sell
 
 sale = st.tuples(
     st.just("sale"),
@@ -56,6 +62,120 @@ def _account(session, member_id):
     return ledger.balance(session, member_id), lots
 
 
+@dataclass
+class World:
+    """One member at one till, and the sales they can still return goods from."""
+
+    session: Session
+    keys: LookupKeys
+    clock: FixedClock
+    till: Till
+    member_id: int
+    sales: list[tuple[str, list[BasketLine]]] = field(default_factory=list)
+
+    def account(self):
+        return _account(self.session, self.member_id)
+
+
+def _sale(world: World, n: int, step: tuple, before) -> None:
+    kind, prices, share = step
+    lines = [BasketLine(f"SKU{i}", 2, price) for i, price in enumerate(prices)]
+    spendable = max(before[0].available, 0)
+    redeem = min(spendable, sum(line.amount for line in lines)) * share // 100
+    external_id = f"s{n}"
+    sell(
+        world.session,
+        world.till,
+        world.keys,
+        world.clock,
+        member=world.session.get(Member, world.member_id),
+        lines=lines,
+        redeem=redeem,
+        external_id=external_id,
+    )
+    assert ledger.balance(world.session, world.member_id).available >= min(
+        before[0].available, 0
+    ), "redemption never takes a balance below zero"
+    if kind == "sale":
+        world.sales.append((external_id, lines))
+        return
+    record_return(
+        world.session,
+        terminal=world.till.terminal,
+        sale_external_id=external_id,
+        now=world.clock.now(),
+        request=ReturnRequest(
+            external_id=f"r{n}", lines=[(line.sku, line.quantity) for line in lines]
+        ),
+    )
+    balance, lots = world.account()
+    assert balance == before[0], "a full return restores the balance"
+    assert {lot: lots[lot] for lot in before[1]} == before[1], "and every lot"
+    assert all(lots[lot] == 0 for lot in lots.keys() - before[1].keys())
+
+
+def _partial_return(world: World, n: int, step: tuple, before) -> None:
+    if not world.sales:
+        return
+    external_id, lines = world.sales[step[1] % len(world.sales)]
+    line = lines[step[1] % len(lines)]
+    try:
+        record_return(
+            world.session,
+            terminal=world.till.terminal,
+            sale_external_id=external_id,
+            now=world.clock.now(),
+            request=ReturnRequest(external_id=f"r{n}", lines=[(line.sku, 1)]),
+        )
+    except (SaleClosed, InvalidInput):  # nothing left to return: refused, nothing written
+        assert world.account() == before
+
+
+def _adjust(world: World, n: int, step: tuple, before) -> None:
+    try:
+        adjust_points(
+            world.session,
+            member_id=world.member_id,
+            points=step[1],
+            reason=f"property {n}",
+            actor="test",
+            now=world.clock.now(),
+        )
+    except CannotOverdraw:
+        assert -step[1] > before[0].available
+        assert world.account() == before
+
+
+def _expire(world: World, _n: int, step: tuple, before) -> None:
+    world.clock.advance(timedelta(days=step[1]))
+    expire_points(world.session, world.clock.now())
+    after = ledger.balance(world.session, world.member_id).available
+    assert after <= before[0].available, "expiry only ever takes points away"
+
+
+def _greedy(world: World, _n: int, step: tuple, before) -> None:
+    with pytest.raises(NotEnoughPoints):
+        ledger.redeem(
+            world.session,
+            member_id=world.member_id,
+            points=max(before[0].available, 0) + step[1],
+            reason="greedy",
+            actor="test",
+            now=world.clock.now(),
+        )
+    assert world.account() == before
+
+
+STEPS = {
+    "sale": _sale,
+    "sale returned at once": _sale,
+    "return": _partial_return,
+    "adjust": _adjust,
+    "time passes, expiry runs": _expire,
+    "redeem too much": _greedy,
+}
+
+
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -64,96 +184,10 @@ def test_any_sequence_keeps_the_ledger_right(session, keys, plan):
     clock = FixedClock(START)
     nested = session.begin_nested()
     try:
-        till = make_till(session, clock)
         member, _ = make_member(session, keys, clock)
-        sales: list[tuple[str, list[BasketLine]]] = []
+        world = World(session, keys, clock, make_till(session, clock), member.id)
         for n, step in enumerate(plan):
-            kind = step[0]
-            before = _account(session, member.id)
-            if kind in {"sale", "sale returned at once"}:
-                lines = [BasketLine(f"SKU{i}", 2, price) for i, price in enumerate(step[1])]
-                basket_value = sum(line.amount for line in lines)
-                spendable = max(before[0].available, 0)
-                redeem = min(spendable, basket_value) * step[2] // 100
-                external_id = f"s{n}"
-                sell(
-                    session,
-                    till,
-                    keys,
-                    clock,
-                    member=member,
-                    lines=lines,
-                    redeem=redeem,
-                    external_id=external_id,
-                )
-                after = ledger.balance(session, member.id)
-                assert after.available >= 0 or before[0].available < 0
-                if kind == "sale returned at once":
-                    record_return(
-                        session,
-                        terminal=till.terminal,
-                        sale_external_id=external_id,
-                        now=clock.now(),
-                        request=ReturnRequest(
-                            external_id=f"r{n}", lines=[(line.sku, line.quantity) for line in lines]
-                        ),
-                    )
-                    balance, lots = _account(session, member.id)
-                    assert balance == before[0], "a full return restores the balance"
-                    assert {lot: lots[lot] for lot in before[1]} == before[1], "and every lot"
-                    assert all(lots[lot] == 0 for lot in lots.keys() - before[1].keys())
-                else:
-                    sales.append((external_id, lines))
-            elif kind == "return" and sales:
-                external_id, lines = sales[step[1] % len(sales)]
-                line = lines[step[1] % len(lines)]
-                try:
-                    record_return(
-                        session,
-                        terminal=till.terminal,
-                        sale_external_id=external_id,
-                        now=clock.now(),
-                        request=ReturnRequest(external_id=f"r{n}", lines=[(line.sku, 1)]),
-                    )
-                except SaleClosed:
-                    pass
-                except Exception as exc:  # returning more than is left is refused cleanly
-                    assert "returned already" in str(exc)
-            elif kind == "adjust":
-                try:
-                    adjust_points(
-                        session,
-                        member_id=member.id,
-                        points=step[1],
-                        reason="property",
-                        actor="test",
-                        now=clock.now(),
-                    )
-                except CannotOverdraw:
-                    assert -step[1] > before[0].available
-                    assert _account(session, member.id) == before
-            elif kind == "time passes, expiry runs":
-                clock.advance(timedelta(days=step[1]))
-                expire_points(session, clock.now())
-                assert (
-                    ledger.balance(session, member.id).available <= max(before[0].available, 0)
-                    or before[0].available < 0
-                )
-            elif kind == "redeem too much":
-                try:
-                    ledger.redeem(
-                        session,
-                        member_id=member.id,
-                        points=max(before[0].available, 0) + step[1],
-                        reason="greedy",
-                        actor="test",
-                        now=clock.now(),
-                    )
-                except NotEnoughPoints:
-                    pass
-                else:
-                    raise AssertionError("redeemed more than the balance")
-                assert _account(session, member.id) == before
+            STEPS[step[0]](world, n, step, world.account())
             session.flush()
             assert ledger.check_ledger(session) == [], f"after step {n}: {step}"
     finally:
