@@ -120,7 +120,10 @@ def staff_headers(session: Session, clock: FixedClock, *scopes: str) -> dict[str
     from loyalty.staff.services import create_staff_key  # noqa: PLC0415
 
     _key, plaintext = create_staff_key(
-        session, name=f"staff {next(_counter)}", scopes=list(scopes), actor="test",
+        session,
+        name=f"staff {next(_counter)}",
+        scopes=list(scopes),
+        actor="test",
         now=clock.now(),
     )
     session.flush()

@@ -110,6 +110,8 @@ def update_tier(
     """Change a tier's name, threshold, multiplier or perks; members move at the next sale or
     review, never retroactively."""
     tier = get_tier(session, code)
+    if not changes:
+        return tier
     allowed = {"name", "threshold", "earn_multiplier_percent", "perks"}
     if changes.keys() - allowed:
         raise InvalidInput(f"a tier's {', '.join(sorted(changes.keys() - allowed))} cannot change")
@@ -134,11 +136,17 @@ def update_tier(
     return tier
 
 
+LAST_DAY_EVERY_MONTH_HAS = 28
+
+
 def window_start(program: ProgramSettings, now: datetime) -> datetime:
     local = now.astimezone(program.zone)
     year, month = add_months(local.year, local.month, -program.tier_window_months)
-    day = min(local.day, 28)  # a window always starts on a day every month has
-    return local.replace(year=year, month=month, day=day)
+    if local.day <= LAST_DAY_EVERY_MONTH_HAS:
+        return local.replace(year=year, month=month)
+    # From the 29th to the 31st the window starts once that month's 28th is over: never earlier
+    # than it started on the 28th, so a purchase that has left the window stays out.
+    return datetime(year, month, LAST_DAY_EVERY_MONTH_HAS, tzinfo=program.zone) + timedelta(days=1)
 
 
 def _qualifying_expression(basis: str) -> Any:
@@ -354,8 +362,12 @@ def progress(session: Session, member_id: int, program: ProgramSettings, now: da
     counts_until = None
     if oldest is not None:
         local = oldest.astimezone(program.zone)
-        year, month = add_months(local.year, local.month, program.tier_window_months)
-        counts_until = local.replace(year=year, month=month, day=min(local.day, 28))
+        if local.day <= LAST_DAY_EVERY_MONTH_HAS:
+            year, month = add_months(local.year, local.month, program.tier_window_months)
+            counts_until = local.replace(year=year, month=month)
+        else:  # see window_start: it stays in until the window starts on the 1st after
+            year, month = add_months(local.year, local.month, program.tier_window_months + 1)
+            counts_until = datetime(year, month, 1, tzinfo=program.zone)
     return Progress(
         tier=tier,
         next_tier=_view(next_tier),

@@ -13,13 +13,17 @@ from tests.factories import make_till, staff_headers
 
 def test_staff_with_the_program_scope_change_settings_and_it_is_audited(client, session, clock):
     headers = staff_headers(session, clock, "program")
-    response = client.patch("/api/v1/program", headers=headers,
-                            json={"earn_points": 2, "timezone": "Europe/London"})
+    response = client.patch(
+        "/api/v1/program", headers=headers, json={"earn_points": 2, "timezone": "Europe/London"}
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["earn_points"] == 2
     assert response.get_json()["timezone"] == "Europe/London"
-    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "program.update")
-                            .order_by(AuditEntry.id.desc())).first()
+    audit = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "program.update")
+        .order_by(AuditEntry.id.desc())
+    ).first()
     assert audit.actor.startswith("staff:")
     assert audit.details["after"] == {"earn_points": 2, "timezone": "Europe/London"}
 
@@ -51,13 +55,16 @@ def test_a_revoked_staff_key_stops_at_once(client, session, clock):
     key_id = session.scalars(select(StaffKey.id).order_by(StaffKey.id.desc())).first()
     revoke_staff_key(session, key_id=key_id, actor="test", now=clock.now())
     session.flush()
-    assert client.patch("/api/v1/program", headers=headers,
-                        json={"earn_points": 3}).status_code == 401
+    assert (
+        client.patch("/api/v1/program", headers=headers, json={"earn_points": 3}).status_code == 401
+    )
 
 
 def test_staff_and_tills_both_read_the_program(client, session, clock):
-    assert client.get("/api/v1/program",
-                      headers=staff_headers(session, clock, "reports")).status_code == 200
+    assert (
+        client.get("/api/v1/program", headers=staff_headers(session, clock, "reports")).status_code
+        == 200
+    )
     assert client.get("/api/v1/program").status_code == 401
 
 

@@ -35,16 +35,27 @@ def till(session, clock):
 
 def test_a_sale_explains_which_rule_gave_what_and_the_quote_agrees(session, till, keys, clock):
     rule(session, clock, kind="exclusion", params={"categories": ["tobacco"]})
-    coffee = rule(session, clock, kind="product",
-                  params={"skus": ["COFFEE"], "mode": "add", "points_per_unit": 25})
+    coffee = rule(
+        session,
+        clock,
+        kind="product",
+        params={"skus": ["COFFEE"], "mode": "add", "points_per_unit": 25},
+    )
     member, _ = make_member(session, keys, clock)
-    quoted = quote(session, Basket(lines=BASKET, member_id=member.id), keys,
-                   store_code=till.store.code, now=clock.now())
+    quoted = quote(
+        session,
+        Basket(lines=BASKET, member_id=member.id),
+        keys,
+        store_code=till.store.code,
+        now=clock.now(),
+    )
     sale = sell(session, till, keys, clock, member=member, lines=BASKET).result
     assert sale["points"] == quoted["points"]
     assert sale["points"]["earned"] == 11 + 25
     assert [(r["rule"], r["points"]) for r in sale["points"]["reasons"]] == [
-        ("base", 11), (coffee.name, 25)]
+        ("base", 11),
+        (coffee.name, 25),
+    ]
     assert ledger.balance(session, member.id).available == 36
 
 
@@ -53,8 +64,13 @@ def test_a_rule_change_never_alters_points_already_earned(session, till, keys, c
     member, _ = make_member(session, keys, clock)
     first = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s1")
     assert first.result["points"]["earned"] == 46
-    update_rule(session, double.id, {"params": {"points": 5, "per_minor": 100}},
-                actor="staff:test", now=clock.now())
+    update_rule(
+        session,
+        double.id,
+        {"params": {"points": 5, "per_minor": 100}},
+        actor="staff:test",
+        now=clock.now(),
+    )
     replay = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s1")
     assert replay.result == first.result
     second = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s2")
@@ -63,21 +79,22 @@ def test_a_rule_change_never_alters_points_already_earned(session, till, keys, c
     third = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s3")
     assert third.result["points"]["earned"] == 23
     assert ledger.balance(session, member.id).available == 46 + 117 + 23
-    actions = session.scalars(select(AuditEntry.action).where(
-        AuditEntry.subject_type == "earn_rule", AuditEntry.subject_id == str(double.id))
-        .order_by(AuditEntry.id)).all()
+    actions = session.scalars(
+        select(AuditEntry.action)
+        .where(AuditEntry.subject_type == "earn_rule", AuditEntry.subject_id == str(double.id))
+        .order_by(AuditEntry.id)
+    ).all()
     assert actions == ["rule.create", "rule.update", "rule.archive"]
 
 
-def test_a_monthly_cap_carries_across_sales_and_starts_again_next_month(
-    session, till, keys, clock
-):
+def test_a_monthly_cap_carries_across_sales_and_starts_again_next_month(session, till, keys, clock):
     rule(session, clock, kind="visit", params={"points": 40}, cap_points=100, cap_period="month")
     member, _ = make_member(session, keys, clock)  # 14 March 2026
     bonuses = []
     for n in range(4):
-        result = sell(session, till, keys, clock, member=member, lines=BASKET,
-                      external_id=f"cap-{n}").result
+        result = sell(
+            session, till, keys, clock, member=member, lines=BASKET, external_id=f"cap-{n}"
+        ).result
         bonuses.append(result["points"]["earned"] - 23)
     assert bonuses == [40, 40, 20, 0]
     clock.advance(timedelta(days=18))  # 1 April
@@ -92,8 +109,9 @@ def test_a_voided_sale_gives_its_capped_bonus_back_to_the_period(session, till, 
     void_sale(session, terminal=till.terminal, sale_external_id="v1", now=clock.now())
     again = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="v2")
     assert again.result["points"]["earned"] == 23 + 40
-    withdrawn = session.scalars(select(EarnAward.withdrawn).where(
-        EarnAward.member_id == member.id).order_by(EarnAward.id)).all()
+    withdrawn = session.scalars(
+        select(EarnAward.withdrawn).where(EarnAward.member_id == member.id).order_by(EarnAward.id)
+    ).all()
     assert withdrawn == [True, False]
 
 
@@ -101,8 +119,13 @@ def test_a_partial_return_keeps_the_bonus_in_the_cap(session, till, keys, clock)
     rule(session, clock, kind="visit", params={"points": 40}, cap_points=40, cap_period="month")
     member, _ = make_member(session, keys, clock)
     sell(session, till, keys, clock, member=member, lines=BASKET, external_id="p1")
-    record_return(session, terminal=till.terminal, sale_external_id="p1", now=clock.now(),
-                  request=ReturnRequest(external_id="p1-r", lines=[("MILK", 1)]))
+    record_return(
+        session,
+        terminal=till.terminal,
+        sale_external_id="p1",
+        now=clock.now(),
+        request=ReturnRequest(external_id="p1-r", lines=[("MILK", 1)]),
+    )
     again = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="p2")
     assert again.result["points"]["earned"] == 23
 
@@ -139,8 +162,12 @@ def test_a_saturday_promotion_in_the_programs_zone(session, till, keys, clock):
     from loyalty.program import update_program  # noqa: PLC0415
 
     update_program(session, actor="test", now=clock.now(), timezone="Pacific/Auckland")
-    rule(session, clock, kind="promotion",
-         params={"weekdays": [5], "mode": "multiply", "multiplier_percent": 200})
+    rule(
+        session,
+        clock,
+        kind="promotion",
+        params={"weekdays": [5], "mode": "multiply", "multiplier_percent": 200},
+    )
     member, _ = make_member(session, keys, clock)
     # Friday 13 March 2026, 12:00 UTC is already Saturday 01:00 in Auckland (UTC+13)
     friday_utc = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)
@@ -149,13 +176,24 @@ def test_a_saturday_promotion_in_the_programs_zone(session, till, keys, clock):
 
 
 def test_the_tier_multiplier_applies_once_the_member_holds_the_tier(session, till, keys, clock):
-    create_tier(session, code="GOLD", name="Gold", rank=2, threshold=2000,
-                earn_multiplier_percent=150, actor="test", now=clock.now())
+    create_tier(
+        session,
+        code="GOLD",
+        name="Gold",
+        rank=2,
+        threshold=2000,
+        earn_multiplier_percent=150,
+        actor="test",
+        now=clock.now(),
+    )
     rule(session, clock, kind="tier_multiplier", params={})
     member, _ = make_member(session, keys, clock)
     first = sell(session, till, keys, clock, member=member, lines=BASKET).result
-    assert (first["points"]["earned"], first["tier"], first["tier_changed"]) == (23, {
-        "code": "GOLD", "name": "Gold", "rank": 2, "earn_multiplier_percent": 150}, True)
+    assert (first["points"]["earned"], first["tier"], first["tier_changed"]) == (
+        23,
+        {"code": "GOLD", "name": "Gold", "rank": 2, "earn_multiplier_percent": 150},
+        True,
+    )
     second = sell(session, till, keys, clock, member=member, lines=BASKET).result
     assert (second["points"]["earned"], second["tier_changed"]) == (23 + 11, False)
 
@@ -169,11 +207,18 @@ def test_a_sign_up_bonus_is_credited_at_enrolment(session, keys, clock):
 
 
 def test_rules_outside_their_window_do_not_apply(session, till, keys, clock):
-    rule(session, clock, kind="visit", params={"points": 10},
-         starts_at=(clock.now() + timedelta(days=1)).isoformat())
+    rule(
+        session,
+        clock,
+        kind="visit",
+        params={"points": 10},
+        starts_at=(clock.now() + timedelta(days=1)).isoformat(),
+    )
     member, _ = make_member(session, keys, clock)
-    assert sell(session, till, keys, clock, member=member, lines=BASKET).result[
-        "points"]["earned"] == 23
+    assert (
+        sell(session, till, keys, clock, member=member, lines=BASKET).result["points"]["earned"]
+        == 23
+    )
 
 
 @pytest.mark.parametrize(
@@ -182,22 +227,43 @@ def test_rules_outside_their_window_do_not_apply(session, till, keys, clock):
         ({"kind": "spend", "params": {"points": -1, "per_minor": 100}}, "params.points"),
         ({"kind": "spend", "params": {"points": 1, "per_minor": 0}}, "params.per_minor"),
         ({"kind": "spend", "params": {"points": 1}}, "params.per_minor"),
-        ({"kind": "spend", "params": {"points": 1, "per_minor": 100, "rounding": "sideways"}},
-         "params.rounding"),
-        ({"kind": "product", "params": {"sku": ["A"], "mode": "add", "points_per_unit": 1}},
-         "params.sku"),
+        (
+            {"kind": "spend", "params": {"points": 1, "per_minor": 100, "rounding": "sideways"}},
+            "params.rounding",
+        ),
+        (
+            {"kind": "product", "params": {"sku": ["A"], "mode": "add", "points_per_unit": 1}},
+            "params.sku",
+        ),
         ({"kind": "product", "params": {"mode": "add", "points_per_unit": 1}}, "params.skus"),
-        ({"kind": "product", "params": {"skus": ["A"], "mode": "multiply"}},
-         "params.multiplier_percent"),
-        ({"kind": "promotion", "params": {"mode": "add", "points": 5, "from_time": "18:00",
-                                          "until_time": "09:00"}}, "params.until_time"),
-        ({"kind": "promotion", "params": {"mode": "add", "points": 5, "weekdays": [7]}},
-         "params.weekdays.0"),
-        ({"kind": "visit", "params": {"points": 5},
-          "starts_at": "2026-05-01T00:00:00+00:00", "ends_at": "2026-04-01T00:00:00+00:00"},
-         "ends_at"),
-        ({"kind": "visit", "params": {"points": 5}, "starts_at": "2026-05-01T00:00:00"},
-         "starts_at"),
+        (
+            {"kind": "product", "params": {"skus": ["A"], "mode": "multiply"}},
+            "params.multiplier_percent",
+        ),
+        (
+            {
+                "kind": "promotion",
+                "params": {"mode": "add", "points": 5, "from_time": "18:00", "until_time": "09:00"},
+            },
+            "params.until_time",
+        ),
+        (
+            {"kind": "promotion", "params": {"mode": "add", "points": 5, "weekdays": [7]}},
+            "params.weekdays.0",
+        ),
+        (
+            {
+                "kind": "visit",
+                "params": {"points": 5},
+                "starts_at": "2026-05-01T00:00:00+00:00",
+                "ends_at": "2026-04-01T00:00:00+00:00",
+            },
+            "ends_at",
+        ),
+        (
+            {"kind": "visit", "params": {"points": 5}, "starts_at": "2026-05-01T00:00:00"},
+            "starts_at",
+        ),
         ({"kind": "visit", "params": {"points": 5}, "cap_points": 10}, "cap_period"),
         ({"kind": "visit", "params": {"points": 5}, "tiers": ["PLATINUM"]}, "tiers"),
         ({"kind": "visit", "params": {"points": 5}, "stores": ["NOWHERE"]}, "stores"),
@@ -206,9 +272,7 @@ def test_rules_outside_their_window_do_not_apply(session, till, keys, clock):
         ({"kind": "visit", "params": {"points": 5}, "colour": "red"}, "colour"),
     ],
 )
-def test_bad_rule_definitions_are_refused_with_the_field_named(
-    session, clock, definition, field
-):
+def test_bad_rule_definitions_are_refused_with_the_field_named(session, clock, definition, field):
     with pytest.raises(InvalidRule) as refused:
         rule(session, clock, **definition)
     assert field in refused.value.errors, refused.value.errors

@@ -21,16 +21,39 @@ from tests.factories import make_member, make_till, sell
 
 @pytest.fixture
 def shop(session, clock):
-    create_tier(session, code="SILVER", name="Silver", rank=1, threshold=10_000,
-                earn_multiplier_percent=110, actor="test", now=clock.now())
-    create_tier(session, code="GOLD", name="Gold", rank=2, threshold=50_000,
-                earn_multiplier_percent=150, actor="test", now=clock.now())
+    create_tier(
+        session,
+        code="SILVER",
+        name="Silver",
+        rank=1,
+        threshold=10_000,
+        earn_multiplier_percent=110,
+        actor="test",
+        now=clock.now(),
+    )
+    create_tier(
+        session,
+        code="GOLD",
+        name="Gold",
+        rank=2,
+        threshold=50_000,
+        earn_multiplier_percent=150,
+        actor="test",
+        now=clock.now(),
+    )
     return make_till(session, clock)
 
 
 def _buy(session, shop, keys, clock, member, amount, external_id):
-    return sell(session, shop, keys, clock, member=member, external_id=external_id,
-                lines=[BasketLine(f"SKU-{external_id}", 1, amount)]).result
+    return sell(
+        session,
+        shop,
+        keys,
+        clock,
+        member=member,
+        external_id=external_id,
+        lines=[BasketLine(f"SKU-{external_id}", 1, amount)],
+    ).result
 
 
 def _tier(session, member, clock):
@@ -53,8 +76,13 @@ def test_a_year_of_upgrades_grace_and_downgrades(session, shop, keys, clock):
     assert crossing["tier_changed"] is True
 
     # A return takes the member below the threshold: nothing bounces at the till.
-    record_return(session, terminal=shop.terminal, sale_external_id="b", now=clock.now(),
-                  request=ReturnRequest(external_id="b-back", lines=[("SKU-b", 1)]))
+    record_return(
+        session,
+        terminal=shop.terminal,
+        sale_external_id="b",
+        now=clock.now(),
+        request=ReturnRequest(external_id="b-back", lines=[("SKU-b", 1)]),
+    )
     assert _tier(session, member, clock) == "SILVER"
 
     # The review finds them below: the grace period starts, the tier stays.
@@ -91,9 +119,13 @@ def test_a_downgrade_goes_to_the_tier_still_reached(session, shop, keys, clock):
     _buy(session, shop, keys, clock, member, 20_000, "silver-part")
     _buy(session, shop, keys, clock, member, 40_000, "gold-part")
     assert _tier(session, member, clock) == "GOLD"
-    record_return(session, terminal=shop.terminal, sale_external_id="gold-part",
-                  now=clock.now(),
-                  request=ReturnRequest(external_id="r", lines=[("SKU-gold-part", 1)]))
+    record_return(
+        session,
+        terminal=shop.terminal,
+        sale_external_id="gold-part",
+        now=clock.now(),
+        request=ReturnRequest(external_id="r", lines=[("SKU-gold-part", 1)]),
+    )
     _review(session, clock)
     clock.advance(timedelta(days=30))
     assert _review(session, clock).downgraded == 1
@@ -104,8 +136,14 @@ def test_a_tier_given_by_staff_is_a_floor_until_its_end_date(session, shop, keys
     member, _ = make_member(session, keys, clock)
     _buy(session, shop, keys, clock, member, 12_000, "s")
     until = clock.now() + timedelta(days=90)
-    set_floor(session, member_id=member.id, tier_code="GOLD", until=until, actor="staff:1",
-              now=clock.now())
+    set_floor(
+        session,
+        member_id=member.id,
+        tier_code="GOLD",
+        until=until,
+        actor="staff:1",
+        now=clock.now(),
+    )
     assert _tier(session, member, clock) == "GOLD"
     clock.advance(timedelta(days=60))
     _review(session, clock)
@@ -118,8 +156,14 @@ def test_a_tier_given_by_staff_is_a_floor_until_its_end_date(session, shop, keys
 def test_a_floor_below_the_tier_held_changes_nothing(session, shop, keys, clock):
     member, _ = make_member(session, keys, clock)
     _buy(session, shop, keys, clock, member, 60_000, "g")
-    set_floor(session, member_id=member.id, tier_code="SILVER", until=None, actor="staff:1",
-              now=clock.now())
+    set_floor(
+        session,
+        member_id=member.id,
+        tier_code="SILVER",
+        until=None,
+        actor="staff:1",
+        now=clock.now(),
+    )
     assert _tier(session, member, clock) == "GOLD"
 
 

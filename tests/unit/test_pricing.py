@@ -25,8 +25,12 @@ PROGRAM = default_settings()
 
 
 def _earned(program, priced) -> int:
-    ctx = EarnContext(occurred_at=datetime(2026, 5, 1, tzinfo=UTC), zone=program.zone,
-                      default_rate=default_rate(program), lines=priced.paid_lines)
+    ctx = EarnContext(
+        occurred_at=datetime(2026, 5, 1, tzinfo=UTC),
+        zone=program.zone,
+        default_rate=default_rate(program),
+        lines=priced.paid_lines,
+    )
     return evaluate([], ctx).points
 
 
