@@ -8,6 +8,10 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.orm import Session
 
 KEY_PARTS = 3
 
@@ -39,3 +43,16 @@ def split_key(prefix: str, api_key: str) -> tuple[str, str] | None:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(stored_hash, hash_secret(secret))
+
+
+def find_key(session: Session, prefix: str, by_key_id: Executable, api_key: str) -> Any | None:
+    """The row `by_key_id` finds (it selects `key_hash`, bound by `:key_id`) when the key is of
+    this kind and its secret matches, else None."""
+    parts = split_key(prefix, api_key)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    row = session.connection().execute(by_key_id, {"key_id": key_id}).first()
+    if row is None or not secret_matches(secret, row.key_hash):
+        return None
+    return row

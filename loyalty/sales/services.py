@@ -171,10 +171,24 @@ def _priced_summary(
     }
 
 
-def quote(
-    session: Session, basket: Basket, keys: LookupKeys, *, store_code: str | None, now: datetime
-) -> dict[str, Any]:
-    """What the sale would do, changing nothing."""
+@dataclass(frozen=True)
+class _Prepared:
+    program: ProgramSettings
+    buyer: Identification | None
+    priced: PricedBasket
+    earned: Earned | None
+
+
+def _prepare(
+    session: Session,
+    basket: Basket,
+    keys: LookupKeys,
+    *,
+    store_code: str | None,
+    occurred_at: datetime,
+    now: datetime,
+) -> _Prepared:
+    """Who buys, what the basket costs and what it earns: the same for a quote and a sale."""
     program = get_program(session)
     buyer = _resolve_member(session, basket, keys, now)
     priced = price_basket(program, basket.lines, basket.redeem_points)
@@ -185,10 +199,24 @@ def quote(
             priced=priced,
             buyer=buyer,
             store_code=store_code,
-            occurred_at=now,
+            occurred_at=occurred_at,
         )
         if buyer
         else None
+    )
+    return _Prepared(program, buyer, priced, earned)
+
+
+def quote(
+    session: Session, basket: Basket, keys: LookupKeys, *, store_code: str | None, now: datetime
+) -> dict[str, Any]:
+    """What the sale would do, changing nothing."""
+    prepared = _prepare(session, basket, keys, store_code=store_code, occurred_at=now, now=now)
+    program, buyer, priced, earned = (
+        prepared.program,
+        prepared.buyer,
+        prepared.priced,
+        prepared.earned,
     )
     summary = _priced_summary(program, basket, priced, buyer, earned)
     if buyer is not None and earned is not None:
@@ -260,20 +288,13 @@ def record_sale(
     try:
         if request.occurred_at > now + MAX_CLOCK_SKEW:
             raise InvalidInput("the sale is dated in the future", field="occurred_at")
-        program = get_program(session)
-        buyer = _resolve_member(session, basket, keys, now)
-        priced = price_basket(program, basket.lines, basket.redeem_points)
-        earned = (
-            _earn(
-                session,
-                program=program,
-                priced=priced,
-                buyer=buyer,
-                store_code=terminal.store_code,
-                occurred_at=request.occurred_at,
-            )
-            if buyer
-            else None
+        prepared = _prepare(
+            session,
+            basket,
+            keys,
+            store_code=terminal.store_code,
+            occurred_at=request.occurred_at,
+            now=now,
         )
     except DomainError:
         # A replay answers with the first result even if the card was blocked since.
@@ -281,6 +302,12 @@ def record_sale(
         if replay is not None:
             return replay
         raise
+    program, buyer, priced, earned = (
+        prepared.program,
+        prepared.buyer,
+        prepared.priced,
+        prepared.earned,
+    )
     points = earned.points if earned else 0
     sale_id = _insert_once(
         session,

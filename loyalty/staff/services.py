@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.errors import InvalidInput, NotFound
-from loyalty.keys import new_key, secret_matches, split_key
+from loyalty.keys import find_key, new_key
 from loyalty.staff.models import StaffKey
 
 KEY_PREFIX = "ls"
@@ -77,12 +77,8 @@ _STAFF_BY_KEY_ID = select(StaffKey.id, StaffKey.name, StaffKey.scopes, StaffKey.
 
 
 def authenticate_staff(session: Session, api_key: str) -> StaffRef | None:
-    parts = split_key(KEY_PREFIX, api_key)
-    if parts is None:
-        return None
-    key_id, secret = parts
-    row = session.connection().execute(_STAFF_BY_KEY_ID, {"key_id": key_id}).first()
-    if row is None or not secret_matches(secret, row.key_hash):
+    row = find_key(session, KEY_PREFIX, _STAFF_BY_KEY_ID, api_key)
+    if row is None:
         return None
     return StaffRef(id=row.id, name=row.name, scopes=frozenset(row.scopes))
 

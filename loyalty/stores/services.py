@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.errors import Conflict, InvalidInput, NotFound
-from loyalty.keys import new_key, secret_matches, split_key
+from loyalty.keys import find_key, new_key
 from loyalty.stores.models import Store, Terminal
 
 KEY_PREFIX = "lt"
@@ -93,12 +93,8 @@ _TERMINAL_BY_KEY_ID = (
 
 
 def authenticate_terminal(session: Session, api_key: str) -> TerminalRef | None:
-    parts = split_key(KEY_PREFIX, api_key)
-    if parts is None:
-        return None
-    key_id, secret = parts
-    row = session.connection().execute(_TERMINAL_BY_KEY_ID, {"key_id": key_id}).first()
-    if row is None or not secret_matches(secret, row.key_hash):
+    row = find_key(session, KEY_PREFIX, _TERMINAL_BY_KEY_ID, api_key)
+    if row is None:
         return None
     return TerminalRef(id=row.id, store_id=row.store_id, store_code=row.code)
 
