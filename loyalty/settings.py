@@ -8,6 +8,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "loyalty.sqlite3"
+DEFAULT_OUTBOX_FILE = PROJECT_ROOT / "instance" / "outbox-sent.jsonl"
 DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 
 
@@ -21,6 +22,10 @@ class Settings:
     phone_region: str
     identify_failures_per_minute: int
     env: str
+    # Mail: without an SMTP server, messages are recorded to a file instead of sent.
+    smtp_url: str | None = None
+    mail_from: str = "loyalty@localhost"
+    outbox_file: Path = DEFAULT_OUTBOX_FILE
 
     @property
     def is_production(self) -> bool:
@@ -46,4 +51,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         phone_region=env.get("LOYALTY_PHONE_REGION", "GB"),
         identify_failures_per_minute=int(env.get("LOYALTY_IDENTIFY_FAILURES_PER_MINUTE", "30")),
         env=mode,
+        smtp_url=env.get("LOYALTY_SMTP_URL") or None,
+        mail_from=env.get("LOYALTY_MAIL_FROM", "loyalty@localhost"),
+        outbox_file=Path(env.get("LOYALTY_OUTBOX_FILE") or DEFAULT_OUTBOX_FILE),
     )

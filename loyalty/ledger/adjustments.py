@@ -115,7 +115,11 @@ def adjust_points(
     # The balance before is derived from the one UPDATE that changed it, not read beforehand,
     # so it is exact even when a sale changes the balance at the same moment.
     after = posted.balance
-    before = ledger.Balance(available=after.available - points, pending=after.pending)
+    # A removal may first have unlocked matured pending points: take them out of "before" too.
+    before = ledger.Balance(
+        available=after.available - points - posted.unlocked,
+        pending=after.pending + posted.unlocked,
+    )
     record(
         session,
         actor=actor,

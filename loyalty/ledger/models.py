@@ -20,6 +20,7 @@ class EntryKind(StrEnum):
     ADJUST = "adjust"
     BONUS = "bonus"
     REFERRAL = "referral"
+    UNLOCK = "unlock"  # pending points that became available: points +r, pending_points -r
 
 
 class PointAccount(Base):

@@ -7,27 +7,38 @@ Invariants kept in the same transaction as each entry (and checked by `check_led
 
 The account row is updated first with a single conditional UPDATE. On PostgreSQL that row lock
 serialises everything else done to the member's lots in the transaction; on SQLite the database
-write lock does the same.
+write lock does the same. Jobs that work on many members (ledger/jobs.py) lock their batch's
+accounts first too, in member order, before they read a lot.
+
+Pending points: with a pending period (program.pending_days > 0), points earned on a sale go
+into a locked lot and `pending` until `unlocks_at`; then an `unlock` entry moves them to
+`available` (the unlock job, or a redemption by that member, whichever comes first).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    FromClause,
     Table,
+    and_,
     bindparam,
     case,
+    exists,
     func,
     insert,
+    literal,
     select,
+    true,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from loyalty.db import UtcDateTime
 from loyalty.ledger.errors import NotEnoughPoints
@@ -44,10 +55,12 @@ class Balance:
 
 @dataclass(frozen=True)
 class Posted:
-    """An entry written, and the member's balance right after it."""
+    """An entry written, and the member's balance right after it. `unlocked`: pending points
+    that a redemption made available first (they had matured), already in `balance`."""
 
     entry_id: int
     balance: Balance
+    unlocked: int = 0
 
 
 # The till's hot path writes with Core statements built once, on the tables, executed on the
@@ -74,6 +87,24 @@ _SHIFT_AVAILABLE = (
     .values(
         available=_accounts.c.available + bindparam("delta", type_=BigInteger),
         updated_at=bindparam("changed_at", type_=UtcDateTime()),
+    )
+    .returning(*_BALANCE)
+)
+_SHIFT_PENDING = (
+    update(_accounts)
+    .where(_accounts.c.member_id == bindparam("member"))
+    .values(
+        pending=_accounts.c.pending + bindparam("delta", type_=BigInteger),
+        updated_at=bindparam("changed_at", type_=UtcDateTime()),
+    )
+    .returning(*_BALANCE)
+)
+_MOVE_PENDING_TO_AVAILABLE = (
+    update(_accounts)
+    .where(_accounts.c.member_id == bindparam("member"))
+    .values(
+        available=_accounts.c.available + bindparam("delta", type_=BigInteger),
+        pending=_accounts.c.pending - bindparam("delta", type_=BigInteger),
     )
     .returning(*_BALANCE)
 )
@@ -112,12 +143,13 @@ def _add_entry(
     actor: str,
     now: datetime,
     sale_id: int | None = None,
+    pending_points: int = 0,
 ) -> int:
     params = {
         "member_id": member_id,
         "kind": kind.value,
         "points": points,
-        "pending_points": 0,
+        "pending_points": pending_points,
         "sale_id": sale_id,
         "reason": reason,
         "actor": actor,
@@ -131,6 +163,15 @@ def _shift_available(session: Session, member_id: int, delta: int, now: datetime
     row = (
         session.connection()
         .execute(_SHIFT_AVAILABLE, {"member": member_id, "delta": delta, "changed_at": now})
+        .one()
+    )
+    return Balance(available=row.available, pending=row.pending)
+
+
+def _shift_pending(session: Session, member_id: int, delta: int, now: datetime) -> Balance:
+    row = (
+        session.connection()
+        .execute(_SHIFT_PENDING, {"member": member_id, "delta": delta, "changed_at": now})
         .one()
     )
     return Balance(available=row.available, pending=row.pending)
@@ -150,16 +191,28 @@ def credit(
     earned_at: datetime | None = None,
 ) -> Posted:
     """Add points as a new lot. A debt is paid off first: the lot holds only what is left.
-    `earned_at` (when the sale happened, for a till that was offline) decides the expiry."""
+    `earned_at` (when the sale happened, for a till that was offline) decides the expiry.
+
+    Points earned on a sale wait `program.pending_days` after `earned_at` in a locked lot, as
+    pending points, so that a return inside that window takes them back before they are
+    spent; a sale recorded after its window has passed credits them at once. Points that do
+    not come from a sale (bonuses, adjustments) are never pending."""
     if points <= 0:
         msg = "a credit adds a positive number of points"
         raise ValueError(msg)
-    after = _shift_available(session, member_id, points, now)
+    earned = earned_at or now
+    unlocks_at = earned + timedelta(days=program.pending_days)
+    pending = program.pending_days > 0 and sale_id is not None and unlocks_at > now
+    if pending:
+        after = _shift_pending(session, member_id, points, now)
+    else:
+        after = _shift_available(session, member_id, points, now)
     entry_id = _add_entry(
         session,
         member_id=member_id,
         kind=kind,
-        points=points,
+        points=0 if pending else points,
+        pending_points=points if pending else 0,
         reason=reason,
         actor=actor,
         now=now,
@@ -172,10 +225,11 @@ def credit(
             "entry_id": entry_id,
             "sale_id": sale_id,
             "points": points,
-            "remaining": min(points, max(after.available, 0)),
-            "unlocked": True,
-            "unlocks_at": now,
-            "expires_at": lot_expiry(program, earned_at or now),
+            # A debt is paid when pending points unlock, not while they wait.
+            "remaining": points if pending else min(points, max(after.available, 0)),
+            "unlocked": not pending,
+            "unlocks_at": unlocks_at if pending else now,
+            "expires_at": lot_expiry(program, earned),
             "created_at": now,
         },
     )
@@ -187,17 +241,16 @@ def _draw_lots(
 ) -> None:
     """Take `points` from unlocked lots, soonest expiry first (a sale's own lot first when a
     return takes back what that sale earned), recording each draw."""
-    order: list[ColumnElement[Any] | InstrumentedAttribute[Any]] = []
+    order: list[ColumnElement[Any]] = []
     if own_sale_id is not None:
-        order.append(case((PointLot.sale_id == own_sale_id, 0), else_=1))
-    # Lots that never expire go last; NULLS LAST is spelt differently per database.
-    order += [case((PointLot.expires_at.is_(None), 1), else_=0), PointLot.expires_at, PointLot.id]
+        order.append(case((_lots.c.sale_id == own_sale_id, 0), else_=1))
+    order += soonest_expiry_first(_lots)
     lots = session.connection().execute(
-        select(PointLot.id, PointLot.remaining)
+        select(_lots.c.id, _lots.c.remaining)
         .where(
-            PointLot.member_id == member_id,
-            PointLot.unlocked.is_(True),
-            PointLot.remaining > 0,
+            _lots.c.member_id == member_id,
+            _lots.c.unlocked.is_(True),
+            _lots.c.remaining > 0,
         )
         .order_by(*order)
     )
@@ -226,6 +279,214 @@ def _move_lot_points(
         connection.execute(_INSERT_DRAW, [{"entry_id": entry_id, **move} for move in moves])
 
 
+# --- set-based work on many members' lots (pending points maturing here, expiry in jobs.py) --
+
+MemberScope = Callable[[ColumnElement[Any]], ColumnElement[bool]]
+"""The members a set-based statement touches, as a filter on a member_id column: a batch's range
+of ids for a job, one id for a redemption."""
+
+UNLOCK_ACTOR = "system:unlock"
+
+
+def one_member(member_id: int) -> MemberScope:
+    return lambda column: column == member_id
+
+
+def member_range(after: int, last: int) -> MemberScope:
+    return lambda column: and_(column > after, column <= last)
+
+
+def lock_accounts(
+    session: Session,
+    scope: MemberScope,
+    *,
+    with_lots: Callable[[FromClause], ColumnElement[bool]],
+    accounts_where: ColumnElement[bool] | None = None,
+) -> list[int]:
+    """Lock the accounts in `scope` that have a lot matching `with_lots`, in member order (the
+    order every batch job locks in, so two of them never deadlock), and return their ids.
+
+    This is the ledger's rule for many members at once: accounts first, then their lots. A till
+    that is spending one of these members' points waits for the batch (or the batch for it);
+    on SQLite the write lock the transaction began with does the same."""
+    lots = _lots.alias("lot")
+    has_lot = exists().where(
+        lots.c.member_id == _accounts.c.member_id, scope(lots.c.member_id), with_lots(lots)
+    )
+    query = (
+        select(_accounts.c.member_id)
+        .where(scope(_accounts.c.member_id), has_lot)
+        .order_by(_accounts.c.member_id)
+        .with_for_update(of=_accounts)
+    )
+    if accounts_where is not None:
+        query = query.where(accounts_where)
+    return list(session.connection().execute(query).scalars())
+
+
+def latest_entry_id(session: Session) -> int:
+    """Entries a batch writes are told apart from older ones by id: nobody else can write an
+    entry for the batch's members while it holds their accounts."""
+    return int(
+        session.connection().execute(select(func.coalesce(func.max(_entries.c.id), 0))).scalar_one()
+    )
+
+
+def matured(now: datetime) -> Callable[[FromClause], ColumnElement[bool]]:
+    return lambda lots: and_(lots.c.unlocked.is_(False), lots.c.unlocks_at <= now)
+
+
+def soonest_expiry_first(lots: FromClause) -> list[ColumnElement[Any]]:
+    """Lots that never expire last; NULLS LAST is spelt differently per database."""
+    return [case((lots.c.expires_at.is_(None), 1), else_=0), lots.c.expires_at, lots.c.id]
+
+
+def apply_entries_to_accounts(
+    session: Session, *, scope: MemberScope, kind: EntryKind, after_entry: int, now: datetime
+) -> None:
+    """Add the entries of `kind` written since `after_entry` to their members' accounts, in one
+    UPDATE … FROM."""
+    session.connection().execute(
+        update(_accounts)
+        .where(
+            _accounts.c.member_id == _entries.c.member_id,
+            _entries.c.id > after_entry,
+            _entries.c.kind == kind.value,
+            scope(_entries.c.member_id),
+        )
+        .values(
+            available=_accounts.c.available + _entries.c.points,
+            pending=_accounts.c.pending + _entries.c.pending_points,
+            updated_at=literal(now, UtcDateTime()),
+        )
+    )
+
+
+def entries_from_lots(
+    *,
+    kind: EntryKind,
+    points: ColumnElement[Any],
+    pending_points: ColumnElement[Any],
+    reason: str,
+    actor: str,
+    now: datetime,
+    lots: FromClause,
+    where: ColumnElement[bool],
+    having: ColumnElement[bool],
+) -> Any:
+    """INSERT … SELECT … GROUP BY member: one entry per member from their lots."""
+    return (
+        insert(_entries)
+        .from_select(
+            ["member_id", "kind", "points", "pending_points", "reason", "actor", "created_at"],
+            select(
+                lots.c.member_id,
+                literal(kind.value),
+                points,
+                pending_points,
+                literal(reason),
+                literal(actor),
+                literal(now, UtcDateTime()),
+            )
+            .where(where)
+            .group_by(lots.c.member_id)
+            .having(having),
+        )
+        .returning(_entries.c.points, _entries.c.pending_points)
+    )
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a set-based run did: members given an entry, the points those entries moved
+    (signed, to available and to pending), and the lots it changed."""
+
+    members: int = 0
+    points: int = 0
+    pending_points: int = 0
+    lots: int = 0
+
+    def __add__(self, other: Moved) -> Moved:
+        return Moved(
+            self.members + other.members,
+            self.points + other.points,
+            self.pending_points + other.pending_points,
+            self.lots + other.lots,
+        )
+
+
+def unlock_matured(session: Session, *, scope: MemberScope, now: datetime) -> Moved:
+    """Move the matured locked lots of the members in `scope` (accounts already locked by the
+    caller) to available: one `unlock` entry per member (points +r, pending_points -r).
+
+    A member in debt (available < 0) pays it from what unlocks, as a credit would: the lots
+    that expire first give up their points to the debt, and hold only what is left."""
+    connection = session.connection()
+    lots = _lots.alias("lot")
+    is_matured = and_(scope(lots.c.member_id), matured(now)(lots))
+    after_entry = latest_entry_id(session)
+    written = connection.execute(
+        entries_from_lots(
+            kind=EntryKind.UNLOCK,
+            points=func.sum(lots.c.remaining),
+            pending_points=-func.sum(lots.c.remaining),
+            reason="pending points unlocked",
+            actor=UNLOCK_ACTOR,
+            now=now,
+            lots=lots,
+            where=is_matured,
+            having=func.sum(lots.c.remaining) > 0,
+        )
+    ).all()
+    debt = case((_accounts.c.available < 0, -_accounts.c.available), else_=0)
+    through = func.sum(lots.c.remaining).over(
+        partition_by=lots.c.member_id, order_by=soonest_expiry_first(lots), rows=(None, 0)
+    )
+    unlocking = (
+        select(
+            lots.c.id.label("lot_id"),
+            lots.c.remaining.label("remaining"),
+            debt.label("debt"),
+            through.label("through"),
+        )
+        .join_from(lots, _accounts, _accounts.c.member_id == lots.c.member_id)
+        .where(is_matured)
+        .subquery("unlocking")
+    )
+    before = unlocking.c.through - unlocking.c.remaining
+    kept = case(
+        (unlocking.c.debt <= before, unlocking.c.remaining),
+        (unlocking.c.debt >= unlocking.c.through, 0),
+        else_=unlocking.c.through - unlocking.c.debt,
+    )
+    changed = connection.execute(
+        update(_lots)
+        .where(_lots.c.id == unlocking.c.lot_id)
+        .values(unlocked=true(), remaining=kept)
+    ).rowcount
+    apply_entries_to_accounts(
+        session, scope=scope, kind=EntryKind.UNLOCK, after_entry=after_entry, now=now
+    )
+    return Moved(
+        members=len(written),
+        points=sum(row.points for row in written),
+        pending_points=sum(row.pending_points for row in written),
+        lots=changed,
+    )
+
+
+def unlock_member(session: Session, member_id: int, now: datetime) -> int:
+    """Unlock one member's matured lots now (a redemption does, so points can be spent the
+    moment they mature even if the unlock job has not run). The points made available."""
+    scope = one_member(member_id)
+    locked = lock_accounts(
+        session, scope, with_lots=matured(now), accounts_where=_accounts.c.pending > 0
+    )
+    if not locked:
+        return 0
+    return unlock_matured(session, scope=scope, now=now).points
+
+
 def redeem(
     session: Session,
     *,
@@ -238,17 +499,29 @@ def redeem(
     kind: EntryKind = EntryKind.REDEEM,
 ) -> Posted:
     """Spend points (or remove them: `kind` adjust). The balance check and the debit are one
-    conditional UPDATE, so two tills racing for the same points cannot both win."""
+    conditional UPDATE, so two tills racing for the same points cannot both win.
+
+    Pending points that have matured are unlocked first when the member has any pending (after
+    the debit when it succeeds, so a member without pending points pays nothing for this)."""
     if points <= 0:
         msg = "a redemption spends a positive number of points"
         raise ValueError(msg)
-    debited = (
-        session.connection()
-        .execute(_DEBIT_IF_AVAILABLE, {"member": member_id, "points": points, "changed_at": now})
-        .first()
-    )
+    params = {"member": member_id, "points": points, "changed_at": now}
+    connection = session.connection()
+    unlocked = 0
+    debited = connection.execute(_DEBIT_IF_AVAILABLE, params).first()
     if debited is None:
-        raise NotEnoughPoints(points)
+        unlocked = unlock_member(session, member_id, now)
+        if not unlocked:
+            raise NotEnoughPoints(points)
+        debited = connection.execute(_DEBIT_IF_AVAILABLE, params).first()
+        if debited is None:
+            raise NotEnoughPoints(points)
+        after = Balance(debited.available, debited.pending)
+    elif debited.pending > 0 and (unlocked := unlock_member(session, member_id, now)):
+        after = balance(session, member_id)
+    else:
+        after = Balance(debited.available, debited.pending)
     entry_id = _add_entry(
         session,
         member_id=member_id,
@@ -260,7 +533,32 @@ def redeem(
         sale_id=sale_id,
     )
     _draw_lots(session, member_id=member_id, entry_id=entry_id, points=points, own_sale_id=None)
-    return Posted(entry_id, Balance(debited.available, debited.pending))
+    return Posted(entry_id, after, unlocked)
+
+
+def _take_from_pending(
+    session: Session, *, member_id: int, sale_id: int, points: int
+) -> list[dict[str, int]]:
+    """Draws of up to `points` from the sale's own lots that are still locked."""
+    lots = session.connection().execute(
+        select(_lots.c.id, _lots.c.remaining)
+        .where(
+            _lots.c.member_id == member_id,
+            _lots.c.sale_id == sale_id,
+            _lots.c.unlocked.is_(False),
+            _lots.c.remaining > 0,
+        )
+        .order_by(*soonest_expiry_first(_lots))
+    )
+    draws: list[dict[str, int]] = []
+    left = points
+    for lot_id, remaining in lots:
+        if left == 0:
+            break
+        taken = min(remaining, left)
+        left -= taken
+        draws.append({"lot_id": lot_id, "points": taken})
+    return draws
 
 
 def reverse_earning(
@@ -273,20 +571,38 @@ def reverse_earning(
     actor: str,
     now: datetime,
 ) -> Posted:
-    """Take back points a sale earned, from that sale's lot first. If the member has spent them
-    already the balance goes negative: the points are owed, never silently forgiven."""
-    after = _shift_available(session, member_id, -points, now)
+    """Take back points a sale earned, from that sale's lot first. While that lot is still
+    pending, the points come off `pending` (they were never spendable); the rest comes off
+    `available`. If the member has spent them already the balance goes negative: the points
+    are owed, never silently forgiven."""
+    after = _shift_available(session, member_id, -points, now)  # locks the account first
+    pending_draws: list[dict[str, int]] = []
+    if after.pending > 0:
+        pending_draws = _take_from_pending(
+            session, member_id=member_id, sale_id=sale_id, points=points
+        )
+    from_pending = sum(draw["points"] for draw in pending_draws)
+    if from_pending:
+        row = (
+            session.connection()
+            .execute(_MOVE_PENDING_TO_AVAILABLE, {"member": member_id, "delta": from_pending})
+            .one()
+        )
+        after = Balance(row.available, row.pending)
+    from_available = points - from_pending
     entry_id = _add_entry(
         session,
         member_id=member_id,
         kind=EntryKind.REVERSE,
-        points=-points,
+        points=-from_available,
+        pending_points=-from_pending,
         reason=reason,
         actor=actor,
         now=now,
         sale_id=sale_id,
     )
-    from_lots = min(points, max(after.available + points, 0))
+    _move_lot_points(session, entry_id, pending_draws, sign=-1)
+    from_lots = min(from_available, max(after.available + from_available, 0))
     if from_lots:
         _draw_lots(
             session,
