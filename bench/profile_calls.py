@@ -14,6 +14,7 @@ prints the top functions for that call kind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import os
 import pstats
@@ -141,9 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=KINDS, default=None, help="cProfile this call kind")
     parser.add_argument("--top", type=int, default=40, help="functions listed by --profile")
     parser.add_argument("--admin-url", default=till.ADMIN_URL)
+    parser.add_argument(
+        "--rules", action="store_true", help="with the 20 rules and 4 tiers of bench/till.py"
+    )
     args = parser.parse_args(argv)
 
     url = till.fresh_database(args.admin_url, DATABASE)
+    stack = contextlib.ExitStack()
     try:
         seeded = till.seed(
             url,
@@ -161,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         app = create_app(settings)
+        program = till.rule_program(url) if args.rules else contextlib.nullcontext()
+        stack.enter_context(program)
         statements: Counter[str] = Counter()
         with app.app_context():
             count_statements(db.engine, statements)
@@ -171,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             profile(lambda: call(kind), args.calls, args.top)
         with app.app_context():
             db.engine.dispose()
+        stack.close()
     finally:
         till.drop_database(args.admin_url, DATABASE)
     return 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_precision
-from sqlalchemy import CheckConstraint, Integer, String, select
+from sqlalchemy import CheckConstraint, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loyalty.audit.services import record
@@ -56,6 +57,9 @@ class Program(Base):
     tier_basis: Mapped[str] = mapped_column(String(8), default="spend", server_default="spend")
     tier_window_months: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
     tier_grace_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # A new random token whenever rules or tiers change: processes may keep what they read
+    # for a token, since a token never comes back (even after a rollback).
+    config_version: Mapped[str] = mapped_column(String(32), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     @property
@@ -81,6 +85,7 @@ class ProgramSettings:
     tier_basis: str = TierBasis.SPEND
     tier_window_months: int = 12
     tier_grace_days: int = 30
+    config_version: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -118,12 +123,25 @@ def get_program(session: Session) -> ProgramSettings:
     return ProgramSettings(**row._asdict())
 
 
+_program_table = Program.__table__
+
+
+def new_config_version(session: Session) -> None:
+    """Rules or tiers changed: every process reads them again at its next sale."""
+    session.flush()
+    session.connection().execute(
+        update(_program_table)  # type: ignore[arg-type]
+        .where(_program_table.c.id == PROGRAM_ID)
+        .values(config_version=secrets.token_hex(16))
+    )
+
+
 def update_program(
     session: Session, *, actor: str, now: datetime, **changes: object
 ) -> ProgramSettings:
     """Change settings, audited with before and after. Points already earned keep their
     terms: lots carry their own expiry and sales their own figures."""
-    unknown = changes.keys() - set(_SETTINGS)
+    unknown = changes.keys() - (set(_SETTINGS) - {"config_version"})
     if unknown:
         raise InvalidInput(f"unknown settings: {', '.join(sorted(unknown))}")
     program = session.get(Program, PROGRAM_ID)

@@ -202,7 +202,8 @@ class Identification:
     card: CardView | None
     balance: Balance
     birthday: date | None
-    tier: TierView | None
+    tier: TierView | None  # what the member enjoys: the tier held, or a higher staff floor
+    held_tier_rank: int | None  # the tier earned by qualifying, which sales may raise
 
 
 _held_tier = aliased(Tier, name="held_tier")
@@ -258,6 +259,7 @@ def _identification(row: Any, card: CardView | None, now: datetime) -> Identific
         balance=Balance(available=row.available, pending=row.pending),
         birthday=row.birthday,
         tier=_tier_of(row, now),
+        held_tier_rank=row.held_rank,
     )
 
 

@@ -7,16 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.errors import InvalidInput, NotFound
+from loyalty.program import get_program, new_config_version
 from loyalty.rules.engine import Award, CapPeriod, Rule, RuleKind, period_start
 from loyalty.rules.models import EarnAward, EarnRule
 from loyalty.rules.schemas import RuleDefinition
 from loyalty.stores.models import Store
 from loyalty.tiers.models import Tier
+from loyalty.versioned import VersionedCache
 
 DEFINITION_FIELDS = tuple(RuleDefinition().fields)
 
@@ -78,6 +80,7 @@ def create_rule(
     rule = EarnRule(**clean, created_at=now, updated_at=now)
     session.add(rule)
     session.flush()
+    new_config_version(session)
     record(
         session,
         actor=actor,
@@ -110,6 +113,7 @@ def update_rule(
         setattr(rule, name, value)
     rule.updated_at = now
     session.flush()
+    new_config_version(session)
     record(
         session,
         actor=actor,
@@ -127,6 +131,7 @@ def archive_rule(session: Session, rule_id: int, *, actor: str, now: datetime) -
     rule = get_rule(session, rule_id)
     if rule.archived_at is None:
         rule.archived_at = now
+        new_config_version(session)
         record(
             session,
             actor=actor,
@@ -149,9 +154,19 @@ _rules = EarnRule.__table__
 _LIVE_RULES = select(_rules).where(_rules.c.archived_at.is_(None))
 
 
-def live_rules(session: Session) -> list[Rule]:
+_live_rules_cache: VersionedCache[list[Rule]] = VersionedCache()
+
+
+def live_rules(session: Session, config_version: str | None = None) -> list[Rule]:
     """Every rule not archived, as the engine takes them; the engine checks windows itself,
-    so a sale dated yesterday (an offline till) meets yesterday's rules."""
+    so a sale dated yesterday (an offline till) meets yesterday's rules. Read once per process
+    and configuration version (loyalty/versioned.py)."""
+    if config_version is None:
+        config_version = get_program(session).config_version
+    return _live_rules_cache.get(session, config_version, lambda: _read_live_rules(session))
+
+
+def _read_live_rules(session: Session) -> list[Rule]:
     rows = session.connection().execute(_LIVE_RULES)
     return [
         Rule(
@@ -172,27 +187,35 @@ def live_rules(session: Session) -> list[Rule]:
     ]
 
 
+_AWARDS_OF_RULES = select(EarnAward.rule_id, EarnAward.points, EarnAward.awarded_at).where(
+    EarnAward.member_id == bindparam("member_id"),
+    EarnAward.withdrawn.is_(False),
+    EarnAward.rule_id.in_(bindparam("rule_ids", expanding=True)),
+)
+
+
 def cap_used(
     session: Session, member_id: int, rules: Iterable[Rule], local: datetime
 ) -> dict[int, int]:
     """Points each capped rule has given the member in its current period, in one query."""
-    periods = []
-    for rule in rules:
-        if rule.cap_points is None or rule.cap_period is None:
-            continue
-        start = period_start(rule.cap_period, local)
-        condition = EarnAward.rule_id == rule.id
-        if start is not None:
-            condition = and_(condition, EarnAward.awarded_at >= start)
-        periods.append(condition)
-    if not periods:
+    starts = {
+        rule.id: period_start(rule.cap_period, local)
+        for rule in rules
+        if rule.cap_points is not None and rule.cap_period is not None
+    }
+    if not starts:
         return {}
-    rows = session.execute(
-        select(EarnAward.rule_id, func.sum(EarnAward.points))
-        .where(EarnAward.member_id == member_id, EarnAward.withdrawn.is_(False), or_(*periods))
-        .group_by(EarnAward.rule_id)
+    used = dict.fromkeys(starts, 0)
+    rows = session.connection().execute(
+        _AWARDS_OF_RULES, {"member_id": member_id, "rule_ids": list(starts)}
     )
-    return {rule_id: int(points) for rule_id, points in rows if rule_id is not None}
+    for rule_id, points, awarded_at in rows:
+        if rule_id is None:  # not asked for (only capped rules' awards are); keeps mypy sure
+            continue
+        start = starts[rule_id]
+        if start is None or awarded_at >= start:
+            used[rule_id] += points
+    return used
 
 
 _INSERT_AWARD = insert(EarnAward.__table__)  # type: ignore[arg-type]

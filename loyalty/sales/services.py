@@ -92,15 +92,16 @@ def _coupon_outcomes(codes: list[str]) -> list[dict[str, Any]]:
     return [{"code": code, "applied": False, "reason": "no such coupon"} for code in codes]
 
 
+_ANY_SALE_OF_MEMBER = (
+    select(Sale.id)
+    .where(Sale.member_id == bindparam("member_id"), Sale.status != SaleStatus.VOIDED)
+    .limit(1)
+)
+
+
 def _first_purchase(session: Session, member_id: int) -> bool:
-    return (
-        session.scalar(
-            select(Sale.id)
-            .where(Sale.member_id == member_id, Sale.status != SaleStatus.VOIDED)
-            .limit(1)
-        )
-        is None
-    )
+    sale = session.connection().execute(_ANY_SALE_OF_MEMBER, {"member_id": member_id}).first()
+    return sale is None
 
 
 def _earn(
@@ -114,7 +115,7 @@ def _earn(
 ) -> Earned:
     """Points for this basket by the rules live when it happened (one query for the rules;
     caps and "first purchase" are looked up only when a rule asks for them)."""
-    rules = live_rules(session)
+    rules = live_rules(session, program.config_version)
     asks = {rule.kind for rule in rules}
     local = occurred_at.astimezone(program.zone)
     ctx = EarnContext(
@@ -391,7 +392,14 @@ def record_sale(
                 awards=earned.awards,
                 awarded_at=request.occurred_at,
             )
-        standing = upgrade_after_sale(session, buyer.member_id, program, now)
+        standing = upgrade_after_sale(
+            session,
+            buyer.member_id,
+            program,
+            now,
+            held_rank=buyer.held_tier_rank,
+            current=buyer.tier,
+        )
         result |= {
             "balance": asdict(balance),
             "tier": standing.tier.as_dict() if standing.tier else None,

@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
+from loyalty.db import UtcDateTime
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.ledger.expiry import add_months
-from loyalty.program import ProgramSettings, TierBasis
+from loyalty.program import ProgramSettings, TierBasis, new_config_version
 from loyalty.sales.models import Sale, SaleLine, SaleStatus
 from loyalty.tiers.models import MemberTier, Tier, TierView
+from loyalty.versioned import VersionedCache
 
 
 def _view(tier: Tier | None) -> TierView | None:
@@ -82,6 +86,7 @@ def create_tier(
     )
     session.add(tier)
     session.flush()
+    new_config_version(session)
     record(
         session,
         actor=actor,
@@ -123,6 +128,7 @@ def update_tier(
     for key, value in changes.items():
         setattr(tier, key, value)
     tier.updated_at = now
+    new_config_version(session)
     record(
         session,
         actor=actor,
@@ -156,21 +162,41 @@ def _qualifying_expression(basis: str) -> Any:
     return func.coalesce(func.sum(cast(kept / SaleLine.quantity, Integer)), 0)
 
 
-def _qualifying_query(program: ProgramSettings, now: datetime) -> Any:
-    query = select(Sale.member_id, _qualifying_expression(program.tier_basis).label("value"))
-    if program.tier_basis != TierBasis.POINTS:
+def _qualifying_select(basis: str) -> Any:
+    """Each member's qualifying value since `:window_start` (built once per basis)."""
+    query = select(Sale.member_id, _qualifying_expression(basis).label("value"))
+    if basis != TierBasis.POINTS:
         query = query.join(SaleLine, SaleLine.sale_id == Sale.id)
     return query.where(
-        Sale.occurred_at >= window_start(program, now), Sale.status != SaleStatus.VOIDED
+        Sale.occurred_at >= bindparam("window_start", type_=UtcDateTime()),
+        Sale.status != SaleStatus.VOIDED,
     ).group_by(Sale.member_id)
+
+
+_EVERY_MEMBER = {basis: _qualifying_select(basis) for basis in TierBasis}
+_ONE_MEMBER = {
+    basis: query.where(Sale.member_id == bindparam("member_id"))
+    for basis, query in _EVERY_MEMBER.items()
+}
+
+
+def _qualifying_query(program: ProgramSettings, now: datetime) -> Any:
+    return _EVERY_MEMBER[TierBasis(program.tier_basis)].params(
+        window_start=window_start(program, now)
+    )
 
 
 def qualifying_value(
     session: Session, member_id: int, program: ProgramSettings, now: datetime
 ) -> int:
-    row = session.execute(
-        _qualifying_query(program, now).where(Sale.member_id == member_id)
-    ).first()
+    row = (
+        session.connection()
+        .execute(
+            _ONE_MEMBER[TierBasis(program.tier_basis)],
+            {"member_id": member_id, "window_start": window_start(program, now)},
+        )
+        .first()
+    )
     return int(row.value) if row else 0
 
 
@@ -207,29 +233,72 @@ def current_tier(session: Session, member_id: int, now: datetime) -> TierView | 
     return _view(_higher(tiers_by_id.get(state.tier_id or -1), _floor(state, tiers_by_id, now)))
 
 
-def upgrade_after_sale(
-    session: Session, member_id: int, program: ProgramSettings, now: datetime
-) -> TierStanding:
-    """Move the member up if this sale crossed a threshold; never down (reviews do that)."""
-    tiers = all_tiers(session)
-    if not tiers:
-        return TierStanding(None, changed=False)
-    tiers_by_id = {tier.id: tier for tier in tiers}
-    state = session.get(MemberTier, member_id)
-    held = tiers_by_id.get(state.tier_id or -1) if state else None
-    before = _higher(held, _floor(state, tiers_by_id, now))
-    reached = _best_reached(tiers, qualifying_value(session, member_id, program, now))
-    if reached is not None and (held is None or reached.rank > held.rank):
-        if state is None:
-            state = MemberTier(member_id=member_id, since=now)
-            session.add(state)
-        state.tier_id, state.since, state.below_since = reached.id, now, None
-        session.flush()
-    after = _higher(
-        tiers_by_id.get(state.tier_id or -1) if state else None, _floor(state, tiers_by_id, now)
+@dataclass(frozen=True)
+class TierRow:
+    id: int
+    view: TierView
+    threshold: int
+
+
+_tier_rows_cache: VersionedCache[list[TierRow]] = VersionedCache()
+_TIER_ROWS = select(Tier).order_by(Tier.rank)
+
+
+def tier_rows(session: Session, config_version: str) -> list[TierRow]:
+    """The tiers, read once per process and configuration version (loyalty/versioned.py)."""
+
+    def load() -> list[TierRow]:
+        return [
+            TierRow(
+                tier.id,
+                TierView(tier.code, tier.name, tier.rank, tier.earn_multiplier_percent),
+                tier.threshold,
+            )
+            for tier in session.scalars(_TIER_ROWS)
+        ]
+
+    return _tier_rows_cache.get(session, config_version, load)
+
+
+def _save_held_tier(session: Session, member_id: int, tier_id: int, now: datetime) -> None:
+    """Set the tier a member holds, in one statement, safe against a racing sale."""
+    connection = session.connection()
+    insert_for = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert_for(MemberTier).values(member_id=member_id, tier_id=tier_id, since=now)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["member_id"],
+            set_={"tier_id": tier_id, "since": now, "below_since": None},
+        )
     )
-    changed = (after.id if after else None) != (before.id if before else None)
-    return TierStanding(_view(after), changed=changed)
+
+
+def upgrade_after_sale(
+    session: Session,
+    member_id: int,
+    program: ProgramSettings,
+    now: datetime,
+    *,
+    held_rank: int | None,
+    current: TierView | None,
+) -> TierStanding:
+    """Move the member up if this sale crossed a threshold; never down (reviews do that).
+    `held_rank` and `current` (the held tier, or a staff floor above it) come from the
+    identification the sale already made, so a member at the top costs no query at all."""
+    tiers = tier_rows(session, program.config_version)
+    if not tiers or (held_rank is not None and held_rank >= tiers[-1].view.rank):
+        return TierStanding(current, changed=False)
+    reached = None
+    value = qualifying_value(session, member_id, program, now)
+    for row in tiers:
+        if row.threshold <= value:
+            reached = row
+    if reached is None or (held_rank is not None and reached.view.rank <= held_rank):
+        return TierStanding(current, changed=False)
+    _save_held_tier(session, member_id, reached.id, now)
+    if current is not None and current.rank >= reached.view.rank:
+        return TierStanding(current, changed=False)  # a staff floor still ranks higher
+    return TierStanding(reached.view, changed=True)
 
 
 def set_floor(

@@ -276,3 +276,17 @@ def test_bad_rule_definitions_are_refused_with_the_field_named(session, clock, d
     with pytest.raises(InvalidRule) as refused:
         rule(session, clock, **definition)
     assert field in refused.value.errors, refused.value.errors
+
+
+def test_a_rule_change_that_is_rolled_back_leaves_no_trace_in_later_sales(
+    session, till, keys, clock
+):
+    member, _ = make_member(session, keys, clock)
+    before = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    attempt = session.begin_nested()
+    rule(session, clock, kind="spend", params={"points": 9, "per_minor": 100})
+    during = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    attempt.rollback()  # the change never committed, though a sale read it while it lasted
+    after = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    assert (before["points"]["earned"], during["points"]["earned"],
+            after["points"]["earned"]) == (23, 211, 23)
