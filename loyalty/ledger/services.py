@@ -81,33 +81,29 @@ _MOVE_LOT_POINTS = (
     .values(remaining=_lots.c.remaining + bindparam("delta", type_=BigInteger))
 )
 _INSERT_DRAW = insert(cast("Table", LotDraw.__table__))
-_SHIFT_AVAILABLE = (
-    update(_accounts)
-    .where(_accounts.c.member_id == bindparam("member"))
-    .values(
-        available=_accounts.c.available + bindparam("delta", type_=BigInteger),
-        updated_at=bindparam("changed_at", type_=UtcDateTime()),
+
+
+def _account_change(*, available: int, pending: int, stamped: bool = True) -> Any:
+    """UPDATE one account by :delta times these signs, returning the new balance."""
+    delta = bindparam("delta", type_=BigInteger)
+    values: dict[str, Any] = {}
+    for name, sign in (("available", available), ("pending", pending)):
+        column = _accounts.c[name]
+        if sign:
+            values[name] = column + delta if sign > 0 else column - delta
+    if stamped:
+        values["updated_at"] = bindparam("changed_at", type_=UtcDateTime())
+    return (
+        update(_accounts)
+        .where(_accounts.c.member_id == bindparam("member"))
+        .values(**values)
+        .returning(*_BALANCE)
     )
-    .returning(*_BALANCE)
-)
-_SHIFT_PENDING = (
-    update(_accounts)
-    .where(_accounts.c.member_id == bindparam("member"))
-    .values(
-        pending=_accounts.c.pending + bindparam("delta", type_=BigInteger),
-        updated_at=bindparam("changed_at", type_=UtcDateTime()),
-    )
-    .returning(*_BALANCE)
-)
-_MOVE_PENDING_TO_AVAILABLE = (
-    update(_accounts)
-    .where(_accounts.c.member_id == bindparam("member"))
-    .values(
-        available=_accounts.c.available + bindparam("delta", type_=BigInteger),
-        pending=_accounts.c.pending - bindparam("delta", type_=BigInteger),
-    )
-    .returning(*_BALANCE)
-)
+
+
+_SHIFT_AVAILABLE = _account_change(available=+1, pending=0)
+_SHIFT_PENDING = _account_change(available=0, pending=+1)
+_MOVE_PENDING_TO_AVAILABLE = _account_change(available=+1, pending=-1, stamped=False)
 _DEBIT_IF_AVAILABLE = (
     update(_accounts)
     .where(
