@@ -128,3 +128,21 @@ def staff_headers(session: Session, clock: FixedClock, *scopes: str) -> dict[str
     )
     session.flush()
     return {"Authorization": f"Bearer {plaintext}"}
+
+
+def give_points(session: Session, member_id: int, points: int, at: datetime) -> int:
+    """A bonus credit, as staff or a campaign would give it; the id of the entry written."""
+    from loyalty.ledger.models import EntryKind  # noqa: PLC0415
+    from loyalty.ledger.services import credit  # noqa: PLC0415
+    from loyalty.program import get_program  # noqa: PLC0415
+
+    return credit(
+        session,
+        program=get_program(session),
+        member_id=member_id,
+        points=points,
+        kind=EntryKind.BONUS,
+        reason="bonus",
+        actor="test",
+        now=at,
+    ).entry_id

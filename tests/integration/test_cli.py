@@ -18,13 +18,12 @@ from pathlib import Path
 import png
 import pytest
 import zxingcpp
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.qr import qr_png, verify_payload
-from loyalty.cli import main
 from loyalty.db import make_engine
 from loyalty.ledger.services import balance
 from loyalty.members.models import Member
@@ -33,6 +32,7 @@ from loyalty.program import ExpiryPolicy, Program
 from loyalty.sales.models import Sale
 from loyalty.stores.models import Store, Terminal
 from loyalty.stores.services import authenticate_terminal
+from tests.cli import assert_clean_error, assert_ok, loyalty
 from tests.conftest import CARD_KEY, drop_postgres_database, fresh_postgres_database, unique
 
 KEY_PATTERN = re.compile(r"lt_[0-9a-f]+_[\w-]+")
@@ -40,33 +40,6 @@ HEADER = "external_id,occurred_at,code,sku,category,quantity,unit_price,redeem_p
 
 
 # --- running the command line ------------------------------------------------------------------
-
-
-def loyalty(url: str, *args: str) -> Result:
-    """`loyalty ARGS` against the database at `url`, as an operator's shell would run it.
-
-    Unexpected exceptions propagate (a traceback is a failure); clean errors exit non-zero."""
-    runner = CliRunner(
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_CARD_KEY": CARD_KEY,
-            "LOYALTY_SECRET_KEY": "test-secret",
-            "LOYALTY_PHONE_REGION": "GB",
-            "LOYALTY_ENV": "development",
-        }
-    )
-    return runner.invoke(main, list(args), catch_exceptions=False)
-
-
-def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}"
-
-
-def assert_clean_error(result: Result, message: str) -> None:
-    """Exit 1 with the reason on stderr, and no traceback anywhere."""
-    assert result.exit_code == 1, f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    assert message in result.stderr
-    assert "Traceback" not in result.output
 
 
 def till_key(result: Result) -> str:

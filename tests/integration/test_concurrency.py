@@ -27,7 +27,7 @@ from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
-from loyalty.program import ensure_program, get_program
+from loyalty.program import ensure_program
 from loyalty.sales.models import Sale
 from tests.conftest import (
     START,
@@ -36,7 +36,7 @@ from tests.conftest import (
     fresh_postgres_database,
     unique,
 )
-from tests.factories import Till, make_member, make_till, qr_of
+from tests.factories import Till, give_points, make_member, make_till, qr_of
 
 THREADS = 32
 
@@ -99,16 +99,7 @@ def _committed_till_and_member(
         till = make_till(session, clock, store_code=unique("RACE"))
         member, card = make_member(session, keys, clock)
         if points:
-            ledger.credit(
-                session,
-                program=get_program(session),
-                member_id=member.id,
-                points=points,
-                kind=EntryKind.BONUS,
-                reason="race",
-                actor="test",
-                now=clock.now(),
-            )
+            give_points(session, member.id, points, clock.now())
     return till, member, qr_of(card, keys)
 
 

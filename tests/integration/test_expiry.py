@@ -21,10 +21,10 @@ from loyalty.ledger.jobs import expire_points, members_with_expired_points
 from loyalty.ledger.models import EntryKind, LotDraw, PointEntry, PointLot
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
-from loyalty.program import ExpiryPolicy, default_settings, get_program, update_program
+from loyalty.program import ExpiryPolicy, default_settings, update_program
 from loyalty.rules.pricing import BasketLine
 from tests.conftest import START
-from tests.factories import make_member, make_till, sell
+from tests.factories import give_points, make_member, make_till, sell
 
 
 def _at(text: str, zone: str = "UTC") -> datetime:
@@ -86,16 +86,7 @@ def test_the_end_of_year_in_auckland_comes_before_the_end_of_year_in_utc():
 
 
 def _credit(session: Session, member: Member, points: int, clock: FixedClock) -> int:
-    return ledger.credit(
-        session,
-        program=get_program(session),
-        member_id=member.id,
-        points=points,
-        kind=EntryKind.BONUS,
-        reason="test",
-        actor="test",
-        now=clock.now(),
-    ).entry_id
+    return give_points(session, member.id, points, clock.now())
 
 
 def _redeem(session: Session, member: Member, points: int, clock: FixedClock) -> None:

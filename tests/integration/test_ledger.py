@@ -13,22 +13,12 @@ from loyalty.ledger import services as ledger
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.models import EntryKind, PointAccount, PointEntry, PointLot
 from loyalty.members.services import LookupKeys
-from loyalty.program import get_program, update_program
-from tests.factories import make_member
+from loyalty.program import update_program
+from tests.factories import give_points, make_member
 
 
 def _credit(session: Session, member_id: int, points: int, clock: FixedClock) -> int:
-    """Credit points; the id of the entry written."""
-    return ledger.credit(
-        session,
-        program=get_program(session),
-        member_id=member_id,
-        points=points,
-        kind=EntryKind.BONUS,
-        reason="test",
-        actor="test",
-        now=clock.now(),
-    ).entry_id
+    return give_points(session, member_id, points, clock.now())
 
 
 def _remaining_by_entry(session: Session, member_id: int) -> dict[int, int]:

@@ -12,12 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
-from loyalty.cli import main
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.errors import InvalidInput
@@ -31,7 +29,8 @@ from loyalty.program import update_program
 from loyalty.reports.liability import LiabilityReport, Movements, liability_report
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.services import ReturnRequest, record_return
-from tests.conftest import CARD_KEY, drop_postgres_database, fresh_postgres_database
+from tests.cli import assert_clean_error, assert_ok, loyalty
+from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tests.factories import Till, make_member, make_till, sell
 
 NEW_YORK = "America/New_York"  # UTC-5 in winter, UTC-4 from 8 March 2026
@@ -303,29 +302,6 @@ def test_a_window_that_is_malformed_backwards_or_too_long_is_refused(session, wi
 
 
 # --- the commands, against a database they can commit to --------------------------------------
-
-
-def loyalty(url: str, *args: str) -> Result:
-    runner = CliRunner(
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_CARD_KEY": CARD_KEY,
-            "LOYALTY_SECRET_KEY": "test-secret",
-            "LOYALTY_PHONE_REGION": "GB",
-            "LOYALTY_ENV": "development",
-        }
-    )
-    return runner.invoke(main, list(args), catch_exceptions=False)
-
-
-def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}"
-
-
-def assert_clean_error(result: Result, message: str) -> None:
-    assert result.exit_code == 1, f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    assert message in result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")

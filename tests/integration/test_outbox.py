@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from click.testing import CliRunner, Result
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -24,12 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty import jobs, migrate
-from loyalty.cli import main
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.ledger import services as ledger
 from loyalty.ledger.jobs import queue_expiry_reminders
-from loyalty.ledger.models import EntryKind
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys, erase, set_blocked
 from loyalty.messaging.models import OutboxMessage
@@ -39,32 +36,23 @@ from loyalty.messaging.services import (
     SmtpBackend,
     send_outbox,
 )
-from loyalty.program import ensure_program, get_program, update_program
+from loyalty.program import ensure_program, update_program
 from loyalty.settings import Settings
+from tests.cli import loyalty
 from tests.conftest import (
-    CARD_KEY,
     START,
     app_settings,
     drop_postgres_database,
     fresh_postgres_database,
 )
-from tests.factories import make_member
+from tests.factories import give_points, make_member
 
 # Points earned on START (14 March 2026) last through 31 March 2027.
 REMIND_AT = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # 21 days before: inside the 30 days
 
 
 def _credit(session: Session, member: Member, points: int, at: datetime) -> None:
-    ledger.credit(
-        session,
-        program=get_program(session),
-        member_id=member.id,
-        points=points,
-        kind=EntryKind.BONUS,
-        reason="test",
-        actor="test",
-        now=at,
-    )
+    give_points(session, member.id, points, at)
 
 
 def _messages(session: Session, member: Member) -> list[OutboxMessage]:
@@ -447,19 +435,6 @@ def test_the_scheduling_worker_enqueues_every_job_through_rq(
 
 
 # the command line
-
-
-def loyalty(url: str, *args: str, **environ: str) -> Result:
-    runner = CliRunner(
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_CARD_KEY": CARD_KEY,
-            "LOYALTY_SECRET_KEY": "test-secret",
-            "LOYALTY_REDIS_URL": "",
-            **environ,
-        }
-    )
-    return runner.invoke(main, list(args), catch_exceptions=False)
 
 
 def test_run_jobs_runs_every_job_once_and_says_what_each_did(

@@ -14,14 +14,14 @@ from loyalty.clock import FixedClock
 from loyalty.ledger import services as ledger
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.jobs import unlock_points
-from loyalty.ledger.models import EntryKind, PointEntry, PointLot
+from loyalty.ledger.models import PointEntry, PointLot
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
-from loyalty.program import get_program, update_program
+from loyalty.program import update_program
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.services import ReturnRequest, record_return
 from tests.conftest import unique
-from tests.factories import Till, make_member, make_till, sell
+from tests.factories import Till, give_points, make_member, make_till, sell
 
 PENDING_DAYS = 14
 
@@ -32,16 +32,7 @@ def pending_program(session: Session, clock: FixedClock) -> None:
 
 
 def _bonus(session: Session, member: Member, points: int, clock: FixedClock) -> None:
-    ledger.credit(
-        session,
-        program=get_program(session),
-        member_id=member.id,
-        points=points,
-        kind=EntryKind.BONUS,
-        reason="welcome",
-        actor="test",
-        now=clock.now(),
-    )
+    give_points(session, member.id, points, clock.now())
 
 
 def _buy(

@@ -288,5 +288,8 @@ def test_a_rule_change_that_is_rolled_back_leaves_no_trace_in_later_sales(
     during = sell(session, till, keys, clock, member=member, lines=BASKET).result
     attempt.rollback()  # the change never committed, though a sale read it while it lasted
     after = sell(session, till, keys, clock, member=member, lines=BASKET).result
-    assert (before["points"]["earned"], during["points"]["earned"],
-            after["points"]["earned"]) == (23, 211, 23)
+    assert (before["points"]["earned"], during["points"]["earned"], after["points"]["earned"]) == (
+        23,
+        211,
+        23,
+    )

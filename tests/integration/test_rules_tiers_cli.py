@@ -16,12 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
-from loyalty.cli import main
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.members.models import Member
@@ -33,35 +31,11 @@ from loyalty.stores.models import Terminal
 from loyalty.stores.services import create_terminal, find_store
 from loyalty.tiers.models import MemberTier, Tier
 from loyalty.tiers.services import current_tier
+from tests.cli import assert_clean_error, assert_ok, loyalty
 from tests.conftest import CARD_KEY, drop_postgres_database, fresh_postgres_database, unique
 from tests.factories import Till, make_member, sell
 
 KEYS = LookupKeys(card_key=CARD_KEY, phone_region="GB")
-
-
-def loyalty(url: str, *args: str) -> Result:
-    """`loyalty ARGS` against the database at `url`; a traceback fails the test."""
-    runner = CliRunner(
-        env={
-            "LOYALTY_DATABASE_URL": url,
-            "LOYALTY_CARD_KEY": CARD_KEY,
-            "LOYALTY_SECRET_KEY": "test-secret",
-            "LOYALTY_ENV": "development",
-        }
-    )
-    return runner.invoke(main, list(args), catch_exceptions=False)
-
-
-def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}"
-
-
-def assert_refused(result: Result, *messages: str) -> None:
-    """Exit 1, every message on stderr, no traceback."""
-    assert result.exit_code == 1, f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    for message in messages:
-        assert message in result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +251,7 @@ def test_a_bad_rule_file_names_each_field_exits_1_and_creates_no_rule_of_the_fil
 
     result = loyalty(url, "rules", "add", path)
 
-    assert_refused(
+    assert_clean_error(
         result,
         "rule 2 of 7 (no rate)",
         "params.points: Must be greater than or equal to 1",
@@ -302,7 +276,7 @@ def test_a_file_that_is_not_json_is_refused_in_one_line(url: str, tmp_path: Path
 
     result = loyalty(url, "rules", "add", str(path))
 
-    assert_refused(result, f"{path} is not valid JSON")
+    assert_clean_error(result, f"{path} is not valid JSON")
 
 
 def test_a_rule_changed_from_a_file_is_validated_whole_and_audited_with_before_and_after(
@@ -338,7 +312,9 @@ def test_a_rule_changed_from_a_file_is_validated_whole_and_audited_with_before_a
         rule_file(tmp_path, {"params": {"points": 3, "per_minor": 50}, "priority": 7}),
     )
 
-    assert_refused(bad, f"rule {rule_id}:", "params.per_minor: Missing data for required field.")
+    assert_clean_error(
+        bad, f"rule {rule_id}:", "params.per_minor: Missing data for required field."
+    )
     assert_ok(good)
     assert f"rule {rule_id} changed: params, priority" in good.stdout
     rule = rules_named(db, name)[name]
@@ -384,11 +360,11 @@ def test_an_archived_rule_stops_earning_leaves_the_list_and_cannot_change(
     listed_all = loyalty(url, "rules", "list", "--all")
     (row,) = [row for row in table_rows(listed_all.stdout) if name in row]
     assert row[-1] == now.strftime("%Y-%m-%d %H:%M")  # the archived column
-    assert_refused(
+    assert_clean_error(
         loyalty(url, "rules", "change", str(rule_id), rule_file(tmp_path, {"priority": 1})),
         "an archived rule cannot change",
     )
-    assert_refused(loyalty(url, "rules", "archive", "999999"), "no rule has id 999999")
+    assert_clean_error(loyalty(url, "rules", "archive", "999999"), "no rule has id 999999")
     (entry,) = audit(db, "rule.archive", rule_id)
     assert entry.actor.startswith("cli:")
 
@@ -429,8 +405,8 @@ def test_tiers_are_added_listed_and_changed_and_every_change_is_audited(
 
     assert_ok(added)
     assert f"tier {code} (Silver) added: rank {rank}, threshold 50,000, earns x1.25" in added.stdout
-    assert_refused(same_rank, f"tier {code} already has this rank")
-    assert_refused(bad_code, "code: 1 to 24 letters, digits, - or _")
+    assert_clean_error(same_rank, f"tier {code} already has this rank")
+    assert_clean_error(bad_code, "code: 1 to 24 letters, digits, - or _")
     assert_ok(changed)
     assert f"tier {code} changed: name, threshold" in changed.stdout
     assert [str(rank), code, "Argent", "40,000", "x1.25", "free coffee"] in table_rows(
@@ -455,7 +431,7 @@ def test_changing_nothing_or_an_unknown_tier_is_refused(url: str) -> None:
 
     assert nothing.exit_code == 2
     assert "nothing to change" in nothing.stderr
-    assert_refused(unknown, "no tier has code 'NO-SUCH'")
+    assert_clean_error(unknown, "no tier has code 'NO-SUCH'")
 
 
 def test_the_review_upgrades_starts_grace_downgrades_and_ends_floors(
@@ -562,11 +538,13 @@ def test_a_floor_for_an_unknown_member_or_tier_or_in_the_past_is_refused(
             .where(MemberTier.floor_tier_id.is_not(None))
         )
 
-    assert_refused(loyalty(url, "tiers", "floor", "99999999", code), "no member has id 99999999")
-    assert_refused(
+    assert_clean_error(
+        loyalty(url, "tiers", "floor", "99999999", code), "no member has id 99999999"
+    )
+    assert_clean_error(
         loyalty(url, "tiers", "floor", str(member), "NO-SUCH"), "no tier has code 'NO-SUCH'"
     )
-    assert_refused(
+    assert_clean_error(
         loyalty(url, "tiers", "floor", str(member), code, "--until", "2020-01-01"),
         "the end date is in the past",
     )

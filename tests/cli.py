@@ -1,0 +1,36 @@
+"""Running `loyalty …` in tests, as an operator's shell would, against a database of the test's
+choosing. A traceback fails the test; a clean refusal exits non-zero with a reason."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner, Result
+
+from loyalty.cli import main
+from tests.conftest import CARD_KEY
+
+
+def loyalty(url: str, *args: str, **environ: str) -> Result:
+    runner = CliRunner(
+        env={
+            "LOYALTY_DATABASE_URL": url,
+            "LOYALTY_CARD_KEY": CARD_KEY,
+            "LOYALTY_SECRET_KEY": "test-secret",
+            "LOYALTY_PHONE_REGION": "GB",
+            "LOYALTY_ENV": "development",
+            "LOYALTY_REDIS_URL": "",
+            **environ,
+        }
+    )
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def assert_ok(result: Result) -> None:
+    assert result.exit_code == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}"
+
+
+def assert_clean_error(result: Result, *messages: str) -> None:
+    """Exit 1, every message on stderr, and no traceback anywhere."""
+    assert result.exit_code == 1, f"stdout: {result.stdout}\nstderr: {result.stderr}"
+    for message in messages:
+        assert message in result.stderr
+    assert "Traceback" not in result.output
