@@ -26,7 +26,6 @@ STATUS_FOR: list[tuple[type[domain.DomainError], int, str]] = [
     (domain.NotFound, 404, "not-found"),
     (domain.InvalidInput, 422, "invalid-input"),
     (domain.Conflict, 409, "conflict"),
-    (domain.Forbidden, 403, "forbidden"),
     (domain.RuleViolation, 409, "refused"),
     (domain.InsufficientPoints, 409, "insufficient-points"),
 ]

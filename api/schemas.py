@@ -164,10 +164,6 @@ class LedgerQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class QrQuerySchema(StrictSchema):
-    format = Text(load_default="svg", validate=validate.OneOf(["svg", "png"]))
-
-
 # Responses
 
 

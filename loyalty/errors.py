@@ -38,10 +38,6 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
-class Forbidden(DomainError):
-    title = "Forbidden"
-
-
 class InsufficientPoints(DomainError):
     title = "Not enough points"
 

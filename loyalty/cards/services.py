@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.cards.errors import CardBlocked, CardNotAvailable, DamagedCode, UnknownCard
+from loyalty.cards.errors import CardNotAvailable, DamagedCode, UnknownCard
 from loyalty.cards.models import Card, CardBatch, CardStatus
 from loyalty.cards.numbers import (
     CARD_NUMBER_LENGTH,
@@ -44,13 +44,6 @@ def find_card(session: Session, number: str, field: str = "code") -> Card:
     card = session.scalars(select(Card).where(Card.number == number)).first()
     if card is None:
         raise UnknownCard(field)
-    return card
-
-
-def usable_card(session: Session, card_key: str, code: str) -> Card:
-    card = find_card(session, card_number_from_code(card_key, code))
-    if card.status == CardStatus.BLOCKED:
-        raise CardBlocked(card.blocked_reason)
     return card
 
 

@@ -161,12 +161,6 @@ def get_member(session: Session, member_id: int) -> Member:
     return member
 
 
-def _usable(member: Member) -> Member:
-    if member.status == MemberStatus.BLOCKED:
-        raise MemberBlocked
-    return member
-
-
 def _as_code(normalise: Callable[[str], str], text: str) -> str:
     """Normalise a contact typed at the till; a refusal names `code`, the field it came in."""
     try:
@@ -337,11 +331,6 @@ def identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Id
         phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
         return _by_contact(session, "phone", phone, "phone number", now)
     return _by_card(session, card_number_from_code(keys.card_key, text), now)
-
-
-def usable_member(session: Session, member_id: int) -> Member:
-    """A member a till may sell to by id: known, not erased, not blocked."""
-    return _usable(get_member(session, member_id))
 
 
 def set_blocked(
