@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
 from loyalty.members.services import Identification, LookupKeys, identify, identify_by_id
 from loyalty.program import ProgramSettings, get_program
-from loyalty.rules.engine import EarnContext, Earned, RuleKind, evaluate
+from loyalty.rules.engine import EarnContext, Earned, RuleKind, applies, evaluate
 from loyalty.rules.pricing import (
     BasketLine,
     PricedBasket,
@@ -113,11 +113,9 @@ def _earn(
     store_code: str | None,
     occurred_at: datetime,
 ) -> Earned:
-    """Points for this basket by the rules live when it happened (one query for the rules;
-    caps and "first purchase" are looked up only when a rule asks for them)."""
-    rules = live_rules(session, program.config_version)
-    asks = {rule.kind for rule in rules}
-    local = occurred_at.astimezone(program.zone)
+    """Points for this basket by the rules live when it happened. Rules come from the process's
+    cache; caps and "first purchase" cost a query only when a rule that applies to this sale
+    (its window, store and tier) asks for them."""
     ctx = EarnContext(
         occurred_at=occurred_at,
         zone=program.zone,
@@ -127,11 +125,12 @@ def _earn(
         tier_code=buyer.tier.code if buyer.tier else None,
         tier_multiplier_percent=buyer.tier.earn_multiplier_percent if buyer.tier else 100,
         birthday=buyer.birthday,
-        first_purchase=RuleKind.FIRST_PURCHASE in asks
-        and _first_purchase(session, buyer.member_id),
-        cap_used=cap_used(session, buyer.member_id, rules, local),
     )
-    return evaluate(rules, ctx)
+    rules = [rule for rule in live_rules(session, program.config_version) if applies(rule, ctx)]
+    if any(rule.kind == RuleKind.FIRST_PURCHASE for rule in rules):
+        ctx = replace(ctx, first_purchase=_first_purchase(session, buyer.member_id))
+    used = cap_used(session, buyer.member_id, rules, ctx.local)
+    return evaluate(rules, replace(ctx, cap_used=used))
 
 
 def _priced_summary(

@@ -293,3 +293,34 @@ def test_a_rule_change_that_is_rolled_back_leaves_no_trace_in_later_sales(
         211,
         23,
     )
+
+
+def test_rules_that_cannot_apply_cost_no_queries(session, till, keys, clock, engine):
+    from sqlalchemy import event  # noqa: PLC0415
+
+    other = make_till(session, clock)
+    rule(session, clock, kind="first_purchase", params={"points": 5}, stores=[other.store.code])
+    rule(
+        session,
+        clock,
+        kind="visit",
+        params={"points": 5},
+        cap_points=10,
+        cap_period="day",
+        ends_at=(clock.now() - timedelta(days=1)).isoformat(),
+        starts_at=(clock.now() - timedelta(days=9)).isoformat(),
+    )
+    member, _ = make_member(session, keys, clock)
+    sell(session, till, keys, clock, member=member, lines=BASKET)  # warms the rule cache
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        sell(session, till, keys, clock, member=member, lines=BASKET)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert not [s for s in seen if "earn_awards" in s and s.lstrip().startswith("SELECT")]
+    assert not [s for s in seen if "LIMIT" in s and "FROM sales" in s]
