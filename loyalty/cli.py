@@ -173,6 +173,7 @@ if __name__ == "__main__":
 def _register_area_commands() -> None:
     """Each area keeps its commands beside its services, in `<area>/commands.py`."""
     from loyalty.ledger import commands as ledger_commands  # noqa: PLC0415
+    from loyalty.members import commands as members_commands  # noqa: PLC0415
     from loyalty.reports import commands as reports_commands  # noqa: PLC0415
     from loyalty.rules import commands as rules_commands  # noqa: PLC0415
     from loyalty.staff import commands as staff_commands  # noqa: PLC0415
@@ -180,6 +181,7 @@ def _register_area_commands() -> None:
 
     for module in (
         ledger_commands,
+        members_commands,
         reports_commands,
         rules_commands,
         staff_commands,

@@ -22,6 +22,7 @@ from click.testing import Result
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
+from loyalty.audit.models import AuditEntry
 from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.qr import qr_png, verify_payload
 from loyalty.db import make_engine
@@ -480,3 +481,29 @@ def test_check_ledger_passes_a_good_database_and_names_the_member_whose_balance_
     assert f"member {member_id} (Alan Turing)" in bad.stderr
     assert "consistent" not in bad.stdout
     assert_ok(loyalty(url, "check-ledger"))
+
+
+def test_members_are_blocked_unblocked_and_erased_from_the_command_line(url: str, db: Engine):
+    assert_ok(loyalty(url, "seed-demo"))
+    with Session(db) as session:
+        member = session.scalars(select(Member).where(Member.name == "Grace Hopper")).one()
+    member_id = str(member.id)
+    assert_ok(loyalty(url, "block-member", member_id, "--reason", "card fraud"))
+    with Session(db) as session:
+        assert session.get(Member, member.id).status == "blocked"
+    assert_ok(loyalty(url, "unblock-member", member_id, "--reason", "cleared"))
+    assert_clean_error(
+        loyalty(url, "block-member", "99999999", "--reason", "x"), "no member has id 99999999"
+    )
+    assert_ok(loyalty(url, "erase-member", member_id, "--reason", "GDPR-42", "--yes"))
+    with Session(db) as session:
+        erased = session.get(Member, member.id)
+        assert (erased.status, erased.name, erased.email) == ("erased", "(erased)", None)
+        actions = session.scalars(
+            select(AuditEntry.action).where(
+                AuditEntry.subject_type == "member",
+                AuditEntry.subject_id == member_id,
+                AuditEntry.actor.like("cli:%"),
+            )
+        ).all()
+    assert {"member.block", "member.unblock", "member.erase"} <= set(actions)
