@@ -48,6 +48,7 @@ from loyalty.ledger.services import (
     lock_accounts,
     matured,
     member_range,
+    members_in,
     unlock_matured,
 )
 from loyalty.members.models import Member, MemberStatus
@@ -134,6 +135,7 @@ def _expire_batch(session: Session, scope: MemberScope, now: datetime) -> tuple[
     locked = lock_accounts(session, scope, with_lots=expired(now))
     if not locked:
         return 0, Moved()
+    scope = members_in(locked)
     lots = _lots.alias("lot")
     is_expired = and_(scope(lots.c.member_id), expired(now)(lots))
     after_entry = latest_entry_id(session)
@@ -236,7 +238,7 @@ def _unlock_batch(session: Session, scope: MemberScope, now: datetime) -> tuple[
     )
     if not locked:
         return 0, Moved()
-    return len(locked), unlock_matured(session, scope=scope, now=now)
+    return len(locked), unlock_matured(session, scope=members_in(locked), now=now)
 
 
 def unlock_points(
@@ -297,7 +299,13 @@ def queue_expiry_reminders(session: Session, now: datetime) -> int:
     session.flush()
     connection = session.connection()
     horizon = now + timedelta(days=program.reminder_days)
-    soon = and_(_lots.c.remaining > 0, _lots.c.expires_at > now, _lots.c.expires_at <= horizon)
+    # Only spendable points: a reminder to spend points that are still pending would mislead.
+    soon = and_(
+        _lots.c.unlocked.is_(True),
+        _lots.c.remaining > 0,
+        _lots.c.expires_at > now,
+        _lots.c.expires_at <= horizon,
+    )
     # The dates are computed here, in the program's zone, for the few distinct expiry instants
     # in the window (lots expire at local midnights), and handed to SQL as a CASE.
     instants: Sequence[datetime] = (

@@ -292,6 +292,12 @@ def member_range(after: int, last: int) -> MemberScope:
     return lambda column: and_(column > after, column <= last)
 
 
+def members_in(member_ids: list[int]) -> MemberScope:
+    """Exactly these members: what a batch locked, so it never writes for a member whose
+    account it does not hold (a lot committed by a till after the lock stays for the next run)."""
+    return lambda column: column.in_(member_ids)
+
+
 def lock_accounts(
     session: Session,
     scope: MemberScope,

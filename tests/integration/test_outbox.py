@@ -500,3 +500,26 @@ def test_the_worker_command_runs_queued_jobs(
 
     assert result.exit_code == 0, result.output
     assert _state(committed_url, seeded) == (0, 60, True)
+
+
+def test_points_still_pending_are_not_in_a_reminder_to_spend_them(
+    session: Session, keys: LookupKeys, clock: FixedClock
+):
+    from loyalty.program import update_program  # noqa: PLC0415
+    from loyalty.rules.pricing import BasketLine  # noqa: PLC0415
+    from tests.factories import make_till, sell  # noqa: PLC0415
+
+    update_program(session, actor="test", now=clock.now(), pending_days=400)
+    member = _consenting(session, keys, clock)
+    _credit(session, member, 100, clock.now())  # spendable, expires end of March 2027
+    sell(
+        session,
+        make_till(session, clock),
+        keys,
+        clock,
+        member=member,
+        lines=[BasketLine("TV", 1, 50_000)],
+    )  # 500 points, pending past their own expiry
+    queue_expiry_reminders(session, REMIND_AT)
+    [message] = _messages(session, member)
+    assert message.payload["points"] == 100
