@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -109,3 +110,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# The INSERT that knows ON CONFLICT, per database: exactly-once sales, upserts, deduped outbox rows.
+UPSERT_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def upsert_insert(dialect_name: str) -> Any:
+    """`insert` with `on_conflict_do_nothing` / `on_conflict_do_update` for this database."""
+    return UPSERT_INSERT[dialect_name]

@@ -32,11 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from loyalty.db import UtcDateTime
+from loyalty.db import UtcDateTime, upsert_insert
 from loyalty.ledger.expiry import last_day
 from loyalty.ledger.models import EntryKind, LotDraw, PointAccount, PointEntry, PointLot
 from loyalty.ledger.services import (
@@ -377,7 +375,7 @@ def queue_expiry_reminders(session: Session, now: datetime) -> int:
         "available_at",
         "attempts",
     ]
-    insert_once = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert_once = upsert_insert(dialect)
     statement = (
         insert_once(_outbox)
         .from_select(columns, rows)

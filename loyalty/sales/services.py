@@ -10,10 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from loyalty.db import UPSERT_INSERT
 from loyalty.errors import DomainError, InvalidInput
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
@@ -255,7 +254,7 @@ _INSERT_SALE_ONCE = {
     name: dialect_insert(_sales)
     .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
     .returning(_sales.c.id)
-    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for name, dialect_insert in UPSERT_INSERT.items()
 }
 _INSERT_LINES = insert(cast("Table", SaleLine.__table__))
 _SAVE_RESULT = update(_sales).where(_sales.c.id == bindparam("sale_id"))

@@ -17,12 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, cast, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.db import UtcDateTime
+from loyalty.db import UtcDateTime, upsert_insert
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.ledger.expiry import add_months
 from loyalty.program import ProgramSettings, TierBasis, new_config_version
@@ -263,7 +261,7 @@ def tier_rows(session: Session, config_version: str) -> list[TierRow]:
 def _save_held_tier(session: Session, member_id: int, tier_id: int, now: datetime) -> None:
     """Set the tier a member holds, in one statement, safe against a racing sale."""
     connection = session.connection()
-    insert_for = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    insert_for = upsert_insert(connection.dialect.name)
     statement = insert_for(MemberTier).values(member_id=member_id, tier_id=tier_id, since=now)
     connection.execute(
         statement.on_conflict_do_update(
