@@ -17,7 +17,7 @@ into a locked lot and `pending` until `unlocks_at`; then an `unlock` entry moves
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -250,15 +250,21 @@ def _draw_lots(
         )
         .order_by(*order)
     )
-    draws: list[dict[str, int]] = []
+    draws = take_in_order(lots, points)
+    _move_lot_points(session, entry_id, draws, sign=-1)
+
+
+def take_in_order(lots: Iterable[Any], points: int) -> list[dict[str, int]]:
+    """Up to `points` from (lot id, points held) rows, in the order given: what to move."""
+    moves: list[dict[str, int]] = []
     left = points
-    for lot_id, remaining in lots:
+    for lot_id, held in lots:
         if left == 0:
             break
-        taken = min(remaining, left)
+        taken = min(held, left)
         left -= taken
-        draws.append({"lot_id": lot_id, "points": taken})
-    _move_lot_points(session, entry_id, draws, sign=-1)
+        moves.append({"lot_id": lot_id, "points": taken})
+    return moves
 
 
 def _move_lot_points(
@@ -552,14 +558,7 @@ def _take_from_pending(
         )
         .order_by(*soonest_expiry_first(_lots))
     )
-    draws: list[dict[str, int]] = []
-    left = points
-    for lot_id, remaining in lots:
-        if left == 0:
-            break
-        taken = min(remaining, left)
-        left -= taken
-        draws.append({"lot_id": lot_id, "points": taken})
+    draws = take_in_order(lots, points)
     return draws
 
 
@@ -650,14 +649,7 @@ def reverse_redemption(
         .where(LotDraw.entry_id == redemption_id)
         .order_by(PointLot.expires_at.desc(), LotDraw.id.desc())
     )
-    refills: list[dict[str, int]] = []
-    for lot_id, drawn in draws:
-        if refill == 0:
-            break
-        given = min(drawn, refill)
-        refill -= given
-        refills.append({"lot_id": lot_id, "points": given})
-    _move_lot_points(session, entry_id, refills, sign=+1)
+    _move_lot_points(session, entry_id, take_in_order(draws, refill), sign=+1)
     return Posted(entry_id, after)
 
 
