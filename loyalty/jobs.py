@@ -110,11 +110,6 @@ def run_job(
         engine.dispose()
 
 
-def run_all(now: datetime | None = None, *, settings: Settings | None = None) -> list[str]:
-    """Every job once, in process, in order (what `loyalty run-jobs` and cron do)."""
-    return [run_job(name, now, settings=settings) for name in JOBS]
-
-
 def redis_connection(settings: Settings) -> Redis[bytes]:
     if not settings.redis_url:
         msg = "LOYALTY_REDIS_URL is not set"
