@@ -1,6 +1,10 @@
 """Alembic environment: the URL comes from LOYALTY_DATABASE_URL (or the caller's config)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import context
+from sqlalchemy import Connection
 
 import loyalty.models  # noqa: F401 - registers every table on the metadata
 from loyalty.db import Base, make_engine
@@ -22,20 +26,46 @@ def run_offline() -> None:
         context.run_migrations()
 
 
-def run_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
+@contextmanager
+def _foreign_keys_deferred(connection: Connection) -> Iterator[None]:
+    """SQLite alters a table by copying it and dropping the old one, which a table that others
+    reference cannot survive with foreign keys enforced. Alembic's advice: turn enforcement off
+    for the migration (a PRAGMA that only works outside a transaction, hence the driver's own
+    connection), and check every reference before the migration commits (see _run)."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    if driver is None:  # pragma: no cover - a pooled SQLite connection always has one
+        raise RuntimeError("no SQLite connection to migrate")
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _run(connection: Connection) -> None:
+    with _foreign_keys_deferred(connection):
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
             context.run_migrations()
+            if connection.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:  # raising here rolls the migration back
+                    raise RuntimeError(f"the migration broke references: {broken[:5]}")
+
+
+def run_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
         return
     engine = make_engine(_url())
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(conn)
     engine.dispose()
 
 
