@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
+from loyalty.db import UtcDateTime
 from loyalty.errors import InvalidInput, NotFound
 from loyalty.program import get_program, new_config_version
 from loyalty.rules.engine import Award, CapPeriod, Rule, RuleKind, period_start
@@ -187,35 +188,33 @@ def _read_live_rules(session: Session) -> list[Rule]:
     ]
 
 
-_AWARDS_OF_RULES = select(EarnAward.rule_id, EarnAward.points, EarnAward.awarded_at).where(
-    EarnAward.member_id == bindparam("member_id"),
-    EarnAward.withdrawn.is_(False),
-    EarnAward.rule_id.in_(bindparam("rule_ids", expanding=True)),
-)
+def capped(rules: Iterable[Rule]) -> list[Rule]:
+    return [rule for rule in rules if rule.cap_points is not None and rule.cap_period is not None]
 
 
-def cap_used(
-    session: Session, member_id: int, rules: Iterable[Rule], local: datetime
-) -> dict[int, int]:
-    """Points each capped rule has given the member in its current period, in one query."""
-    starts = {
-        rule.id: period_start(rule.cap_period, local)
-        for rule in rules
-        if rule.cap_points is not None and rule.cap_period is not None
-    }
-    if not starts:
-        return {}
-    used = dict.fromkeys(starts, 0)
-    rows = session.connection().execute(
-        _AWARDS_OF_RULES, {"member_id": member_id, "rule_ids": list(starts)}
+def cap_used_subquery(rule_id: int, *, since: bool) -> Any:
+    """The points rule `rule_id` has given `:member_id`, since `:since_<rule_id>` when `since`
+    (a day, month or year cap) or ever: a scalar subquery, so that a sale can read every cap
+    with its other facts in one round trip. Built once per shape by the caller."""
+    query = select(func.coalesce(func.sum(EarnAward.points), 0)).where(
+        EarnAward.member_id == bindparam("member_id"),
+        EarnAward.rule_id == rule_id,
+        EarnAward.withdrawn.is_(False),
     )
-    for rule_id, points, awarded_at in rows:
-        if rule_id is None:  # not asked for (only capped rules' awards are); keeps mypy sure
-            continue
-        start = starts[rule_id]
-        if start is None or awarded_at >= start:
-            used[rule_id] += points
-    return used
+    if since:
+        query = query.where(
+            EarnAward.awarded_at >= bindparam(f"since_{rule_id}", type_=UtcDateTime())
+        )
+    return query.scalar_subquery()
+
+
+def cap_period_starts(rules: Iterable[Rule], local: datetime) -> dict[int, datetime | None]:
+    """Where each capped rule's current period began (None: the cap is for ever)."""
+    return {
+        rule.id: period_start(rule.cap_period, local)
+        for rule in capped(rules)
+        if rule.cap_period is not None
+    }
 
 
 _INSERT_AWARD = insert(EarnAward.__table__)  # type: ignore[arg-type]

@@ -42,6 +42,8 @@ class Sale(Base):
     subtotal: Mapped[int] = mapped_column(BigInteger)
     discount_total: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
+    # what was paid for the goods not returned: what the sale counts towards a spend-based tier
+    kept_total: Mapped[int] = mapped_column(BigInteger)
     points_earned: Mapped[int] = mapped_column(BigInteger)
     points_redeemed: Mapped[int] = mapped_column(BigInteger)
     points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)

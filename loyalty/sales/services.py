@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -26,11 +27,24 @@ from loyalty.rules.pricing import (
     points_kept_after_returns,
     price_basket,
 )
-from loyalty.rules.services import cap_used, live_rules, record_awards, withdraw_awards
+from loyalty.rules.services import (
+    cap_period_starts,
+    cap_used_subquery,
+    live_rules,
+    record_awards,
+    withdraw_awards,
+)
 from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleLine, SaleReturn, SaleStatus
 from loyalty.stores.models import TerminalLike
-from loyalty.tiers.services import upgrade_after_sale
+from loyalty.tiers.services import (
+    TierStanding,
+    counts_towards_tier,
+    needs_qualifying,
+    qualifying_subquery,
+    upgrade_after_sale,
+    window_start,
+)
 
 # What the API accepts as an external id: printable ASCII without spaces.
 EXTERNAL_ID = re.compile(r"[\x21-\x7e]{1,64}")
@@ -91,16 +105,32 @@ def _coupon_outcomes(codes: list[str]) -> list[dict[str, Any]]:
     return [{"code": code, "applied": False, "reason": "no such coupon"} for code in codes]
 
 
-_ANY_SALE_OF_MEMBER = (
-    select(Sale.id)
-    .where(Sale.member_id == bindparam("member_id"), Sale.status != SaleStatus.VOIDED)
-    .limit(1)
-)
+@dataclass(frozen=True)
+class _Earning:
+    earned: Earned
+    # the buyer's qualifying value before this sale; None when no tier could change
+    qualifying: int | None
 
 
-def _first_purchase(session: Session, member_id: int) -> bool:
-    sale = session.connection().execute(_ANY_SALE_OF_MEMBER, {"member_id": member_id}).first()
-    return sale is None
+@lru_cache(maxsize=256)
+def _member_facts(
+    *, first_purchase: bool, caps: tuple[tuple[int, bool], ...], tier_basis: str | None
+) -> Any:
+    """One SELECT of the scalar subqueries a sale asks about its buyer, built once per shape:
+    whether they have bought before, each capped rule's points in its period ((rule id, whether
+    the cap has a period start) in `caps`), and their qualifying value for the next tier."""
+    asked = []
+    if first_purchase:
+        any_sale = select(Sale.id).where(
+            Sale.member_id == bindparam("member_id"), Sale.status != SaleStatus.VOIDED
+        )
+        asked.append((~any_sale.exists()).label("first_purchase"))
+    asked += [
+        cap_used_subquery(rule_id, since=since).label(f"cap_{rule_id}") for rule_id, since in caps
+    ]
+    if tier_basis is not None:
+        asked.append(qualifying_subquery(tier_basis).label("qualifying"))
+    return select(*asked)
 
 
 def _earn(
@@ -111,10 +141,13 @@ def _earn(
     buyer: Identification,
     store_code: str | None,
     occurred_at: datetime,
-) -> Earned:
+    now: datetime,
+    for_sale: bool,
+) -> _Earning:
     """Points for this basket by the rules live when it happened. Rules come from the process's
-    cache; caps and "first purchase" cost a query only when a rule that applies to this sale
-    (its window, store and tier) asks for them."""
+    cache. What the rules that apply to this sale (its window, store and tier) need to know about
+    the member (caps used, first purchase) and, for a sale, their qualifying value for the next
+    tier are read in one statement, and only when something asks for them."""
     ctx = EarnContext(
         occurred_at=occurred_at,
         zone=program.zone,
@@ -126,10 +159,28 @@ def _earn(
         birthday=buyer.birthday,
     )
     rules = [rule for rule in live_rules(session, program.config_version) if applies(rule, ctx)]
-    if any(rule.kind == RuleKind.FIRST_PURCHASE for rule in rules):
-        ctx = replace(ctx, first_purchase=_first_purchase(session, buyer.member_id))
-    used = cap_used(session, buyer.member_id, rules, ctx.local)
-    return evaluate(rules, replace(ctx, cap_used=used))
+    first_purchase = any(rule.kind == RuleKind.FIRST_PURCHASE for rule in rules)
+    starts = cap_period_starts(rules, ctx.local)
+    with_tiers = for_sale and needs_qualifying(session, program, buyer.held_tier_rank)
+    facts: Any = {}
+    if first_purchase or starts or with_tiers:
+        statement = _member_facts(
+            first_purchase=first_purchase,
+            caps=tuple((rule_id, start is not None) for rule_id, start in starts.items()),
+            tier_basis=program.tier_basis if with_tiers else None,
+        )
+        params: dict[str, Any] = {
+            f"since_{rule_id}": start for rule_id, start in starts.items() if start
+        }
+        params |= {"member_id": buyer.member_id, "window_start": window_start(program, now)}
+        facts = session.connection().execute(statement, params).mappings().one()
+    ctx = replace(
+        ctx,
+        first_purchase=bool(facts.get("first_purchase", False)),
+        cap_used={rule_id: int(facts[f"cap_{rule_id}"]) for rule_id in starts},
+    )
+    qualifying = facts.get("qualifying")
+    return _Earning(evaluate(rules, ctx), None if qualifying is None else int(qualifying))
 
 
 def _priced_summary(
@@ -176,6 +227,7 @@ class _Prepared:
     buyer: Identification | None
     priced: PricedBasket
     earned: Earned | None
+    qualifying: int | None = None
 
 
 def _prepare(
@@ -186,31 +238,34 @@ def _prepare(
     store_code: str | None,
     occurred_at: datetime,
     now: datetime,
+    for_sale: bool,
 ) -> _Prepared:
     """Who buys, what the basket costs and what it earns: the same for a quote and a sale."""
     program = get_program(session)
     buyer = _resolve_member(session, basket, keys, now)
     priced = price_basket(program, basket.lines, basket.redeem_points)
-    earned = (
-        _earn(
-            session,
-            program=program,
-            priced=priced,
-            buyer=buyer,
-            store_code=store_code,
-            occurred_at=occurred_at,
-        )
-        if buyer
-        else None
+    if buyer is None:
+        return _Prepared(program, None, priced, None)
+    earning = _earn(
+        session,
+        program=program,
+        priced=priced,
+        buyer=buyer,
+        store_code=store_code,
+        occurred_at=occurred_at,
+        now=now,
+        for_sale=for_sale,
     )
-    return _Prepared(program, buyer, priced, earned)
+    return _Prepared(program, buyer, priced, earning.earned, earning.qualifying)
 
 
 def quote(
     session: Session, basket: Basket, keys: LookupKeys, *, store_code: str | None, now: datetime
 ) -> dict[str, Any]:
     """What the sale would do, changing nothing."""
-    prepared = _prepare(session, basket, keys, store_code=store_code, occurred_at=now, now=now)
+    prepared = _prepare(
+        session, basket, keys, store_code=store_code, occurred_at=now, now=now, for_sale=False
+    )
     program, buyer, priced, earned = (
         prepared.program,
         prepared.buyer,
@@ -294,6 +349,7 @@ def record_sale(
             store_code=terminal.store_code,
             occurred_at=request.occurred_at,
             now=now,
+            for_sale=True,
         )
     except DomainError:
         # A replay answers with the first result even if the card was blocked since.
@@ -308,6 +364,8 @@ def record_sale(
         prepared.earned,
     )
     points = earned.points if earned else 0
+    line_discounts = list(zip(basket.lines, priced.line_discounts, strict=True))
+    kept_total = sum(line.amount - share for line, share in line_discounts)
     sale_id = _insert_once(
         session,
         {
@@ -323,6 +381,7 @@ def record_sale(
             "subtotal": priced.subtotal,
             "discount_total": priced.points_discount,
             "total": priced.total,
+            "kept_total": kept_total,
             "points_earned": points,
             "points_redeemed": priced.points_redeemed,
             "points_reversed": 0,
@@ -349,9 +408,7 @@ def record_sale(
                 "discount": share,
                 "returned_quantity": 0,
             }
-            for index, (line, share) in enumerate(
-                zip(basket.lines, priced.line_discounts, strict=True), start=1
-            )
+            for index, (line, share) in enumerate(line_discounts, start=1)
         ],
     )
     result = _priced_summary(program, basket, priced, buyer, earned)
@@ -390,14 +447,24 @@ def record_sale(
                 awards=earned.awards,
                 awarded_at=request.occurred_at,
             )
-        standing = upgrade_after_sale(
-            session,
-            buyer.member_id,
-            program,
-            now,
-            held_rank=buyer.held_tier_rank,
-            current=buyer.tier,
-        )
+        standing = TierStanding(buyer.tier, changed=False)
+        if prepared.qualifying is not None:
+            standing = upgrade_after_sale(
+                session,
+                buyer.member_id,
+                program,
+                now,
+                qualifying=prepared.qualifying
+                + counts_towards_tier(
+                    program,
+                    occurred_at=request.occurred_at,
+                    kept_total=kept_total,
+                    points=points,
+                    now=now,
+                ),
+                held_rank=buyer.held_tier_rank,
+                current=buyer.tier,
+            )
         result |= {
             "balance": asdict(balance),
             "tier": standing.tier.as_dict() if standing.tier else None,
@@ -526,6 +593,7 @@ def record_return(
         return Recorded(created=False, result=existing.result)
     _refuse_closed(sale)
     _mark_returned(sale, request.lines)
+    sale.kept_total = _paid_still_kept(sale)
     everything = all(line.returned_quantity == line.quantity for line in sale.lines)
     reversed_points, restored = _take_back_points(
         session,

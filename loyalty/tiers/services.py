@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, bindparam, cast, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.db import UtcDateTime, upsert_insert
+from loyalty.db import UPSERT_INSERT, UtcDateTime
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.ledger.expiry import add_months
 from loyalty.program import ProgramSettings, TierBasis, new_config_version
-from loyalty.sales.models import Sale, SaleLine, SaleStatus
+from loyalty.sales.models import Sale, SaleStatus
 from loyalty.tiers.models import MemberTier, Tier, TierView
 from loyalty.versioned import VersionedCache
 
@@ -154,28 +154,34 @@ def window_start(program: ProgramSettings, now: datetime) -> datetime:
 
 
 def _qualifying_expression(basis: str) -> Any:
+    """What one sale counts towards a tier: its points net of reversals, or what was paid for
+    the goods kept (sales.kept_total, kept up to date by returns)."""
     if basis == TierBasis.POINTS:
-        return func.coalesce(func.sum(Sale.points_earned - Sale.points_reversed), 0)
-    kept = (SaleLine.amount - SaleLine.discount) * (SaleLine.quantity - SaleLine.returned_quantity)
-    return func.coalesce(func.sum(cast(kept / SaleLine.quantity, Integer)), 0)
+        return func.coalesce(func.sum(Sale.points_earned - Sale.points_reversed), 0).label("value")
+    return func.coalesce(func.sum(Sale.kept_total), 0).label("value")
 
 
-def _qualifying_select(basis: str) -> Any:
-    """Each member's qualifying value since `:window_start` (built once per basis)."""
-    query = select(Sale.member_id, _qualifying_expression(basis).label("value"))
-    if basis != TierBasis.POINTS:
-        query = query.join(SaleLine, SaleLine.sale_id == Sale.id)
-    return query.where(
+def _in_window(basis: str) -> Any:
+    """Sales since `:window_start` that count, summed (one index range per member)."""
+    return select(_qualifying_expression(basis)).where(
         Sale.occurred_at >= bindparam("window_start", type_=UtcDateTime()),
         Sale.status != SaleStatus.VOIDED,
-    ).group_by(Sale.member_id)
+    )
 
 
-_EVERY_MEMBER = {basis: _qualifying_select(basis) for basis in TierBasis}
-_ONE_MEMBER = {
-    basis: query.where(Sale.member_id == bindparam("member_id"))
-    for basis, query in _EVERY_MEMBER.items()
+_EVERY_MEMBER = {
+    basis: _in_window(basis).add_columns(Sale.member_id).group_by(Sale.member_id)
+    for basis in TierBasis
 }
+
+
+def qualifying_subquery(basis: str) -> Any:
+    """`:member_id`'s qualifying value since `:window_start`, as a scalar subquery, so that a
+    sale can read it in the same round trip as everything else it needs about the member."""
+    return _in_window(basis).where(Sale.member_id == bindparam("member_id")).scalar_subquery()
+
+
+_ONE_MEMBER = {basis: select(qualifying_subquery(basis)) for basis in TierBasis}
 
 
 def _qualifying_query(program: ProgramSettings, now: datetime) -> Any:
@@ -187,15 +193,20 @@ def _qualifying_query(program: ProgramSettings, now: datetime) -> Any:
 def qualifying_value(
     session: Session, member_id: int, program: ProgramSettings, now: datetime
 ) -> int:
-    row = (
-        session.connection()
-        .execute(
-            _ONE_MEMBER[TierBasis(program.tier_basis)],
-            {"member_id": member_id, "window_start": window_start(program, now)},
-        )
-        .first()
+    value = session.connection().execute(
+        _ONE_MEMBER[TierBasis(program.tier_basis)],
+        {"member_id": member_id, "window_start": window_start(program, now)},
     )
-    return int(row.value) if row else 0
+    return int(value.scalar_one())
+
+
+def counts_towards_tier(
+    program: ProgramSettings, *, occurred_at: datetime, kept_total: int, points: int, now: datetime
+) -> int:
+    """What a new sale adds to its buyer's qualifying value."""
+    if occurred_at < window_start(program, now):
+        return 0  # an offline till's sale from before the window
+    return points if program.tier_basis == TierBasis.POINTS else kept_total
 
 
 def _best_reached(tiers: list[Tier], value: int) -> Tier | None:
@@ -258,17 +269,36 @@ def tier_rows(session: Session, config_version: str) -> list[TierRow]:
     return _tier_rows_cache.get(session, config_version, load)
 
 
+def _held_tier_upsert(dialect_insert: Any) -> Any:
+    insert_held = dialect_insert(cast("Table", MemberTier.__table__)).values(
+        member_id=bindparam("member_id"), tier_id=bindparam("tier_id"), since=bindparam("since")
+    )
+    return insert_held.on_conflict_do_update(
+        index_elements=["member_id"],
+        set_={
+            "tier_id": insert_held.excluded.tier_id,
+            "since": insert_held.excluded.since,
+            "below_since": None,
+        },
+    )
+
+
+_SAVE_HELD_TIER = {name: _held_tier_upsert(insert) for name, insert in UPSERT_INSERT.items()}
+
+
 def _save_held_tier(session: Session, member_id: int, tier_id: int, now: datetime) -> None:
     """Set the tier a member holds, in one statement, safe against a racing sale."""
     connection = session.connection()
-    insert_for = upsert_insert(connection.dialect.name)
-    statement = insert_for(MemberTier).values(member_id=member_id, tier_id=tier_id, since=now)
     connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["member_id"],
-            set_={"tier_id": tier_id, "since": now, "below_since": None},
-        )
+        _SAVE_HELD_TIER[connection.dialect.name],
+        {"member_id": member_id, "tier_id": tier_id, "since": now},
     )
+
+
+def needs_qualifying(session: Session, program: ProgramSettings, held_rank: int | None) -> bool:
+    """Whether a sale could move this member up: there are tiers and they are not at the top."""
+    tiers = tier_rows(session, program.config_version)
+    return bool(tiers) and (held_rank is None or held_rank < tiers[-1].view.rank)
 
 
 def upgrade_after_sale(
@@ -277,19 +307,17 @@ def upgrade_after_sale(
     program: ProgramSettings,
     now: datetime,
     *,
+    qualifying: int,
     held_rank: int | None,
     current: TierView | None,
 ) -> TierStanding:
     """Move the member up if this sale crossed a threshold; never down (reviews do that).
-    `held_rank` and `current` (the held tier, or a staff floor above it) come from the
-    identification the sale already made, so a member at the top costs no query at all."""
-    tiers = tier_rows(session, program.config_version)
-    if not tiers or (held_rank is not None and held_rank >= tiers[-1].view.rank):
-        return TierStanding(current, changed=False)
+    `qualifying` is the member's value with this sale counted; `held_rank` and `current` (the
+    held tier, or a staff floor above it) come from the identification the sale already made,
+    so deciding costs no query."""
     reached = None
-    value = qualifying_value(session, member_id, program, now)
-    for row in tiers:
-        if row.threshold <= value:
+    for row in tier_rows(session, program.config_version):
+        if row.threshold <= qualifying:
             reached = row
     if reached is None or (held_rank is not None and reached.view.rank <= held_rank):
         return TierStanding(current, changed=False)

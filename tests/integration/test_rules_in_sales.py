@@ -324,3 +324,57 @@ def test_rules_that_cannot_apply_cost_no_queries(session, till, keys, clock, eng
         event.remove(engine, "before_cursor_execute", count)
     assert not [s for s in seen if "earn_awards" in s and s.lstrip().startswith("SELECT")]
     assert not [s for s in seen if "LIMIT" in s and "FROM sales" in s]
+
+
+def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
+    session, till, keys, clock, engine
+):
+    from sqlalchemy import event  # noqa: PLC0415
+
+    create_tier(
+        session, code="SILVER", name="Silver", rank=1, threshold=4_000, actor="t", now=clock.now()
+    )
+    rule(session, clock, kind="first_purchase", params={"points": 50})
+    visit = rule(session, clock, kind="visit", params={"points": 5}, cap_points=7, cap_period="day")
+    spend = rule(
+        session,
+        clock,
+        kind="spend",
+        params={"points": 1, "per_minor": 100},
+        cap_points=1_000,
+        cap_period="month",
+    )
+    member, _ = make_member(session, keys, clock)
+    first = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        second = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    reads = [
+        s
+        for s in seen
+        if s.lstrip().startswith("SELECT") and ("earn_awards" in s or "FROM sales" in s)
+    ]
+    assert len(reads) == 1, reads
+    # what that one statement read was right: no second first-purchase bonus, the visit cap
+    # of 7 a day left 2 points, and the two sales (2 x 23.49) crossed Silver's 40.00
+    assert [(r["kind"], r["points"]) for r in first["points"]["reasons"]] == [
+        ("spend", 23),
+        ("first_purchase", 50),
+        ("visit", 5),
+    ]
+    assert [(r["rule_id"], r["points"]) for r in second["points"]["reasons"]] == [
+        (spend.id, 23),
+        (visit.id, 2),
+    ]
+    assert (first["tier"], second["tier"]["code"], second["tier_changed"]) == (
+        None,
+        "SILVER",
+        True,
+    )

@@ -16,7 +16,7 @@ from loyalty.tiers.services import (
     review_tiers,
     set_floor,
 )
-from tests.factories import make_member, make_till, sell
+from tests.factories import give_points, make_member, make_till, sell
 
 
 @pytest.fixture
@@ -187,3 +187,48 @@ def test_progress_says_what_the_next_tier_needs_and_until_when_purchases_count(
     assert standing.next_tier.code == "GOLD"
     assert (standing.qualifying, standing.needed) == (30_000, 20_000)
     assert standing.counts_until.date().isoformat() == "2027-03-14"
+
+
+def test_a_partial_return_counts_what_was_kept_to_the_minor_unit(session, shop, keys, clock):
+    """Spend kept after a return is paid * kept // sold, rounded down: the same figure on both
+    databases and in the return's own points arithmetic (PostgreSQL once rounded it up)."""
+    member, _ = make_member(session, keys, clock)
+    give_points(session, member.id, 10_000, clock.now())
+    sale = sell(
+        session,
+        shop,
+        keys,
+        clock,
+        member=member,
+        external_id="thirds",
+        lines=[BasketLine("SKU-T", 3, 10_000)],
+        redeem=500,
+    ).result
+    paid = sale["total"]
+    assert paid % 3 != 0
+    record_return(
+        session,
+        terminal=shop.terminal,
+        sale_external_id="thirds",
+        request=ReturnRequest("r-thirds", [("SKU-T", 1)]),
+        now=clock.now(),
+    )
+    standing = progress(session, member.id, get_program(session), clock.now())
+    assert standing.qualifying == paid * 2 // 3
+
+
+def test_a_sale_from_before_the_window_counts_nothing_towards_a_tier(session, shop, keys, clock):
+    member, _ = make_member(session, keys, clock)
+    old = sell(
+        session,
+        shop,
+        keys,
+        clock,
+        member=member,
+        external_id="offline",
+        lines=[BasketLine("SKU-O", 1, 60_000)],
+        occurred_at=clock.now() - timedelta(days=400),
+    ).result
+    assert (old["tier"], old["tier_changed"]) == (None, False)
+    recent = _buy(session, shop, keys, clock, member, 10_000, "recent")
+    assert (recent["tier"]["code"], recent["tier_changed"]) == ("SILVER", True)
