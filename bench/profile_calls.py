@@ -124,6 +124,23 @@ def measure(call: Caller, statements: Counter[str], calls: int) -> None:
         )
 
 
+def show_sql(engine: Engine, call: Callable[[], int]) -> None:
+    """Print the statements one call sends, in order (what a change to the hot path must cut)."""
+    sent: list[str] = []
+
+    def _statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", _statement)
+    try:
+        status = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", _statement)
+    print(f"\nstatements of one call (status {status}):")
+    for number, statement in enumerate(sent, start=1):
+        print(f"{number:>3}. {statement[:300]}")
+
+
 def profile(call: Callable[[], int], calls: int, top: int) -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU time: what limits a 2-core machine
     profiler.enable()
@@ -140,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2000, help="calls per kind")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--profile", choices=KINDS, default=None, help="cProfile this call kind")
+    parser.add_argument(
+        "--show-sql", choices=KINDS, default=None, help="print the statements of one call"
+    )
     parser.add_argument("--top", type=int, default=40, help="functions listed by --profile")
     parser.add_argument("--admin-url", default=till.ADMIN_URL)
     parser.add_argument(
@@ -173,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             count_statements(db.engine, statements)
         call = Caller(app, seeded.keys[0], seeded.codes)
         measure(call, statements, args.calls)
+        if args.show_sql:
+            with app.app_context():
+                show_sql(db.engine, lambda: call(args.show_sql))
         if args.profile:
             kind = args.profile
             profile(lambda: call(kind), args.calls, args.top)

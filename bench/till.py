@@ -33,6 +33,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -595,6 +596,28 @@ def print_table(runs: list[Run]) -> None:
     )
 
 
+def print_rules_cost(runs: list[Run]) -> None:
+    """Issue 3's figure: committed sales/s with 20 rules and 4 tiers beside the same mix without,
+    as medians over the rounds run."""
+    for server in dict.fromkeys(run.server for run in runs):
+        rates = {
+            scenario: [
+                run.sales_committed / run.duration
+                for run in runs
+                if run.server == server and run.scenario == scenario
+            ]
+            for scenario in ("sales", "sales+rules")
+        }
+        if not all(rates.values()):
+            continue
+        plain, ruled = (statistics.median(rates[s]) for s in ("sales", "sales+rules"))
+        print(
+            f"\n{server}: committed sales/s without rules {plain:.0f}, with 20 rules and 4 tiers "
+            f"{ruled:.0f} (medians of {len(rates['sales'])} and {len(rates['sales+rules'])} "
+            f"runs): rules cost {1 - ruled / plain:.0%} of throughput (target < 15 %)"
+        )
+
+
 def print_statuses(runs: list[Run]) -> None:
     for run in runs:
         statuses = {k: v for k, v in sorted(run.counts.items()) if re.search(r"_\d{3}$", k)}
@@ -624,6 +647,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_SCENARIOS),
         help=f"comma list of {', '.join(SCENARIOS)}; sales+rules runs the sales mix with a "
         "program of 20 active rules and 4 tiers (issue 3's benchmark)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the scenario list this many times, alternating, and compare medians (the "
+        "machine's noise of +-20 %% between runs hides a difference of a few %% in one round)",
     )
     parser.add_argument(
         "--baseline",
@@ -834,7 +864,7 @@ def run_all(bench: Bench, card_key: str) -> None:
         with gunicorn(
             "api.wsgi:app", config, env=env, chdir=PROJECT_ROOT, log_name="till-gunicorn"
         ) as (base_url, pid):
-            for scenario in args.scenarios:
+            for scenario in args.scenarios * args.rounds:
                 if scenario == "sales+rules":
                     with rule_program(bench.url):
                         bench.measure(base_url, config.label, scenario, "sales", pid)
@@ -933,7 +963,10 @@ def rule_program(url: str) -> Iterator[None]:
     try:
         yield
     finally:
+        time.sleep(1)  # sales in flight when wrk stopped still commit; let them
         with session_scope(engine) as session:
+            # and keep any straggler from giving a member a tier while the tiers go
+            session.execute(text("LOCK TABLE member_tiers IN EXCLUSIVE MODE"))
             for rule_id in ids:
                 archive_rule(session, rule_id, actor=ACTOR, now=datetime.now(UTC))
             awarded = session.scalar(
@@ -959,6 +992,7 @@ def report(bench: Bench) -> None:
         f"{os.cpu_count()} cores\n"
     )
     print_table(bench.runs)
+    print_rules_cost(bench.runs)
     print("\nresponses by call and status:")
     print_statuses(bench.runs)
 
