@@ -42,7 +42,7 @@ def _member_view(member_id: int) -> dict[str, Any]:
     member = members.get_member(session, member_id)
     return member_data(
         member,
-        ledger.balance(session, member.id),
+        ledger.balance_as_of(session, member.id, context.now()),
         cards.member_cards(session, member.id),
         context.settings().card_key,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, BigIntPK, UtcDateTime
@@ -60,6 +60,16 @@ class PointLot(Base):
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
         Index("ix_point_lots_member_id_expires_at", "member_id", "expires_at"),
+        # Locked (pending) lots only: what a balance "as of now" and the unlock job look for.
+        # The predicate is written as each database's rendering of `unlocked.is_(False)`, so
+        # that the planners match it to the queries.
+        Index(
+            "ix_point_lots_member_id_unlocks_at_locked",
+            "member_id",
+            "unlocks_at",
+            postgresql_where=text("unlocked IS false"),
+            sqlite_where=text("unlocked IS 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

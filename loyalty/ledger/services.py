@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -125,8 +126,47 @@ def open_account(session: Session, member_id: int, now: datetime) -> None:
 
 
 def balance(session: Session, member_id: int) -> Balance:
+    """The account as stored (see balance_as_of for what to show)."""
     row = session.connection().execute(_READ_BALANCE, {"member_id": member_id}).one()
     return Balance(available=row.available, pending=row.pending)
+
+
+def matured_points(member_id: Any) -> Any:
+    """Pending points whose wait was over at `:now` but that no unlock has moved yet: the member
+    can spend them, because a redemption unlocks them first. Looked for only when the account
+    has pending points, through the partial index of locked lots."""
+    waited = (
+        select(func.coalesce(func.sum(_lots.c.remaining), 0))
+        .where(
+            _lots.c.member_id == member_id,
+            _lots.c.unlocked.is_(False),
+            _lots.c.unlocks_at <= bindparam("now", type_=UtcDateTime()),
+        )
+        .scalar_subquery()
+    )
+    return case((_accounts.c.pending > 0, waited), else_=0)
+
+
+def as_of(available: int, pending: int, matured: int | Decimal) -> Balance:
+    """The balance as the member can use it now: matured points count as available, and pay a
+    debt first, exactly as unlocking them would. (PostgreSQL sums bigints as numeric.)"""
+    return Balance(available=available + int(matured), pending=pending - int(matured))
+
+
+_READ_BALANCE_AS_OF = select(
+    *_BALANCE, matured_points(_accounts.c.member_id).label("matured")
+).where(_accounts.c.member_id == bindparam("member_id"))
+
+
+def balance_as_of(session: Session, member_id: int, now: datetime) -> Balance:
+    """What to show the member and the till: matured pending points already count as available,
+    whether or not the unlock job has run."""
+    row = (
+        session.connection()
+        .execute(_READ_BALANCE_AS_OF, {"member_id": member_id, "now": now})
+        .one()
+    )
+    return as_of(row.available, row.pending, row.matured)
 
 
 def _add_entry(

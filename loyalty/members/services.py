@@ -15,7 +15,7 @@ from loyalty.cards.numbers import CARD_NUMBER_LENGTH
 from loyalty.cards.services import activate_card, block_card, card_number_from_code, issue_card
 from loyalty.errors import InvalidInput
 from loyalty.ledger.models import EntryKind, PointAccount
-from loyalty.ledger.services import Balance, credit, open_account
+from loyalty.ledger.services import Balance, as_of, credit, matured_points, open_account
 from loyalty.members.contacts import (
     looks_like_phone,
     normalise_email,
@@ -209,6 +209,7 @@ _MEMBER_COLUMNS = (
     Member.birthday,
     PointAccount.available,
     PointAccount.pending,
+    matured_points(PointAccount.member_id).label("matured"),
     MemberTier.floor_until,
     *(
         getattr(tier, column).label(f"{prefix}_{column}")
@@ -250,7 +251,7 @@ def _identification(row: Any, card: CardView | None, now: datetime) -> Identific
         name=row.name,
         status=row.member_status,
         card=card,
-        balance=Balance(available=row.available, pending=row.pending),
+        balance=as_of(row.available, row.pending, row.matured),
         birthday=row.birthday,
         tier=_tier_of(row, now),
         held_tier_rank=row.held_rank,
@@ -287,7 +288,9 @@ def identify_by_id(session: Session, member_id: int, now: datetime) -> Identific
     if not 0 < member_id <= MAX_ID:
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
     session.flush()
-    row = session.connection().execute(_IDENTIFY_BY_ID, {"member_id": member_id}).first()
+    row = (
+        session.connection().execute(_IDENTIFY_BY_ID, {"member_id": member_id, "now": now}).first()
+    )
     if row is None:
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
     return _identification(row, None, now)
@@ -297,14 +300,14 @@ def _by_contact(
     session: Session, column: str, contact: str, what: str, now: datetime
 ) -> Identification:
     statement = _IDENTIFY_BY_CONTACT[column]
-    row = session.connection().execute(statement, {"contact": contact}).first()
+    row = session.connection().execute(statement, {"contact": contact, "now": now}).first()
     if row is None:
         raise UnknownMember(f"no member has this {what}", field="code")
     return _identification(row, None, now)
 
 
 def _by_card(session: Session, number: str, now: datetime) -> Identification:
-    row = session.connection().execute(_IDENTIFY_BY_CARD, {"number": number}).first()
+    row = session.connection().execute(_IDENTIFY_BY_CARD, {"number": number, "now": now}).first()
     if row is None:
         raise UnknownCard
     if row.status == CardStatus.BLOCKED:

@@ -566,10 +566,10 @@ def _mark_returned(sale: Sale, lines: list[tuple[str, int]]) -> None:
             )
 
 
-def _balance_or_none(session: Session, sale: Sale) -> dict[str, int] | None:
+def _balance_or_none(session: Session, sale: Sale, now: datetime) -> dict[str, int] | None:
     if sale.member_id is None:
         return None
-    return asdict(ledger.balance(session, sale.member_id))
+    return asdict(ledger.balance_as_of(session, sale.member_id, now))
 
 
 def record_return(
@@ -610,7 +610,7 @@ def record_return(
         "sale_status": sale.status,
         "points_reversed": reversed_points,
         "points_restored": restored,
-        "balance": _balance_or_none(session, sale),
+        "balance": _balance_or_none(session, sale, now),
     }
     session.add(
         SaleReturn(
@@ -648,7 +648,7 @@ def void_sale(
         "sale_status": sale.status,
         "points_reversed": reversed_points,
         "points_restored": restored,
-        "balance": _balance_or_none(session, sale),
+        "balance": _balance_or_none(session, sale, now),
     }
     sale.void_result = result
     return Recorded(created=True, result=result)

@@ -16,10 +16,10 @@ from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.jobs import unlock_points
 from loyalty.ledger.models import PointEntry, PointLot
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
+from loyalty.members.services import LookupKeys, identify
 from loyalty.program import update_program
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import ReturnRequest, record_return
+from loyalty.sales.services import Basket, ReturnRequest, quote, record_return
 from tests.conftest import unique
 from tests.factories import Till, give_points, make_member, make_till, sell
 
@@ -276,4 +276,57 @@ def test_points_that_unlock_pay_a_debt_first_from_the_lots_expiring_soonest(
         .order_by(PointLot.id)
     ).all()
     assert [tuple(lot) for lot in lots] == [(10, 0, True), (10, 0, True), (10, 10, True)]
+    _consistent(session)
+
+
+@pytest.mark.usefixtures("pending_program")
+def test_matured_points_count_as_available_at_the_till_before_the_unlock_job_runs(
+    session: Session, keys: LookupKeys, clock: FixedClock
+):
+    """The cashier sees what the member can spend now, and a quote agrees with the sale."""
+    till = make_till(session, clock)
+    member, card = make_member(session, keys, clock)
+    _buy(session, till, keys, clock, member)
+    assert identify(session, card.number, keys, clock.now()).balance == ledger.Balance(0, 10)
+    clock.advance(timedelta(days=PENDING_DAYS))
+
+    assert identify(session, card.number, keys, clock.now()).balance == ledger.Balance(10, 0)
+    assert ledger.balance_as_of(session, member.id, clock.now()) == ledger.Balance(10, 0)
+    basket = Basket(lines=[BasketLine("TEA", 1, 500)], member_id=member.id, redeem_points=10)
+    quoted = quote(session, basket, keys, store_code=till.store.code, now=clock.now())
+    assert (quoted["points"]["redeemed"], quoted["balance_after"]) == (10, 0 + 4)
+    sold = sell(
+        session,
+        till,
+        keys,
+        clock,
+        member=member,
+        lines=[BasketLine("TEA", 1, 500)],
+        redeem=10,
+    ).result
+    assert sold["points"]["redeemed"] == 10
+    assert sold["balance"] == {"available": 0, "pending": 4}
+    _consistent(session)
+
+
+@pytest.mark.usefixtures("pending_program")
+def test_the_balance_shown_before_the_unlock_job_is_the_one_it_leaves_even_in_debt(
+    session: Session, keys: LookupKeys, clock: FixedClock
+):
+    till = make_till(session, clock)
+    member, _ = make_member(session, keys, clock)
+    first = _buy(session, till, keys, clock, member)
+    clock.advance(timedelta(days=PENDING_DAYS))
+    _redeem(session, member, 10, clock)
+    _return(session, till, clock, first)  # owes 10
+    _buy(session, till, keys, clock, member)
+    clock.advance(timedelta(days=3))
+    _buy(session, till, keys, clock, member)
+    clock.advance(timedelta(days=PENDING_DAYS - 2))  # the second sale's points have matured
+    shown = ledger.balance_as_of(session, member.id, clock.now())
+    assert shown == ledger.Balance(available=0, pending=10)
+
+    unlock_points(session, clock.now())
+
+    assert ledger.balance(session, member.id) == shown
     _consistent(session)
