@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import available_timezones
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates
 
 from loyalty.ledger.adjustments import MAX_ADJUSTMENT
 
@@ -338,6 +338,21 @@ class AdjustmentSchema(StrictSchema):
             validate.Regexp(r"\s*\S", error="A reason needs more than blanks."),
         ],
         metadata={"description": "why, for the audit log and the member's history"},
+    )
+
+
+class IdempotencyHeaderSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # every other header
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[\x21-\x7e]+$")],
+        metadata={
+            "description": "makes a retry safe: the same key and body answer with the first "
+            "result (200) instead of adjusting again; printable ASCII, no spaces, 1-64"
+        },
     )
 
 

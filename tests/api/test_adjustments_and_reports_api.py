@@ -77,6 +77,72 @@ def test_staff_add_points_and_see_the_balance_before_and_after(
     assert ledger.balance(session, member.id).available == 140
 
 
+def test_a_retried_adjustment_with_the_same_idempotency_key_adjusts_once(
+    client, session, clock, member, points_staff
+):
+    body = {"points": 40, "reason": "apology for a long queue"}
+    headers = points_staff | {"Idempotency-Key": "desk-7-0001"}
+
+    first = client.post(adjustments(member.id), headers=headers, json=body)
+    retry = client.post(adjustments(member.id), headers=headers, json=body)
+    other_key = client.post(
+        adjustments(member.id), headers=points_staff | {"Idempotency-Key": "desk-7-0002"}, json=body
+    )
+
+    assert (first.status_code, retry.status_code, other_key.status_code) == (201, 200, 201)
+    assert retry.get_json() == first.get_json()
+    assert ledger.balance(session, member.id).available == 100 + 40 + 40
+    adjusted = session.scalars(select(AuditEntry).where(AuditEntry.action == "points.adjust")).all()
+    assert len(adjusted) == 2
+    # another staff member's key is theirs alone: the same string adjusts again
+    someone_else = staff_headers(session, clock, "points") | {"Idempotency-Key": "desk-7-0001"}
+    assert client.post(adjustments(member.id), headers=someone_else, json=body).status_code == 201
+
+
+def test_an_idempotency_key_reused_for_another_adjustment_is_a_409_and_changes_nothing(
+    client, session, member, points_staff
+):
+    headers = points_staff | {"Idempotency-Key": "k-1"}
+    client.post(adjustments(member.id), headers=headers, json={"points": 5, "reason": "first"})
+
+    reused = client.post(
+        adjustments(member.id), headers=headers, json={"points": 50, "reason": "second"}
+    )
+
+    assert reused.status_code == 409, reused.get_json()
+    assert list(reused.get_json()["errors"]) == ["Idempotency-Key"]
+    assert ledger.balance(session, member.id).available == 105
+
+
+def test_a_refused_adjustment_leaves_its_idempotency_key_free(
+    client, session, member, points_staff
+):
+    headers = points_staff | {"Idempotency-Key": "k-overdraw"}
+    body = {"points": -500, "reason": "typo"}
+    assert client.post(adjustments(member.id), headers=headers, json=body).status_code == 409
+    give = {"points": 400, "reason": "the points the member was owed"}
+    client.post(adjustments(member.id), headers=points_staff, json=give)
+
+    again = client.post(adjustments(member.id), headers=headers, json=body)
+
+    assert again.status_code == 201, again.get_json()
+    assert ledger.balance(session, member.id).available == 0
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 65, "naïve"])
+def test_a_malformed_idempotency_key_is_a_422_naming_the_header(
+    client, session, member, points_staff, key
+):
+    response = client.post(
+        adjustments(member.id),
+        headers=points_staff | {"Idempotency-Key": key},
+        json={"points": 5, "reason": "bonus"},
+    )
+    assert response.status_code == 422, response.get_json()
+    assert "Idempotency-Key" in str(response.get_json())
+    assert ledger.balance(session, member.id).available == 100
+
+
 def test_an_adjustment_is_audited_with_the_staff_member_and_reason(
     client, session, clock, member, points_staff
 ):

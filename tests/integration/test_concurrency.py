@@ -36,7 +36,7 @@ from tests.conftest import (
     fresh_postgres_database,
     unique,
 )
-from tests.factories import Till, give_points, make_member, make_till, qr_of
+from tests.factories import Till, give_points, make_member, make_till, qr_of, staff_headers
 
 THREADS = 32
 
@@ -183,4 +183,24 @@ def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
     assert statuses[201] + statuses[409] + statuses[422] == 8
     with Session(race_engine) as session:
         assert ledger.balance(session, member.id).available == 0
+        assert ledger.check_ledger(session) == []
+
+
+def test_an_adjustment_retried_by_racing_requests_is_made_once(
+    live_app: Flask, race_engine: Engine, keys: LookupKeys
+):
+    _till, member, _code = _committed_till_and_member(race_engine, keys)
+    with Session(race_engine, expire_on_commit=False) as session, session.begin():
+        headers = staff_headers(session, FixedClock(START), "points")
+    post = Post(
+        f"/api/v1/members/{member.id}/adjustments",
+        {"points": 25, "reason": "goodwill"},
+        headers | {"Idempotency-Key": "retry-storm"},
+    )
+    responses = _race(live_app, [post] * 16)
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 200: 15}, statuses
+    assert len({r.get_data() for r in responses}) == 1, "every replay answers the first result"
+    with Session(race_engine) as session:
+        assert ledger.balance(session, member.id).available == 25
         assert ledger.check_ledger(session) == []
