@@ -124,6 +124,20 @@ def set_floor(args: dict[str, Any], member_id: int) -> dict[str, Any]:
     return {"tier": tier.as_dict() if tier else None}
 
 
+@blp.route("/members/<int:member_id>/tier-floor", methods=["DELETE"])
+@staff_required(Scope.TIERS)
+@blp.response(200, StandingOut())
+def remove_floor(member_id: int) -> dict[str, Any]:
+    """End the member's staff-given floor now (audited); the tier they hold by qualifying is
+    what remains. Removing a floor that is not there is a 200 that changes nothing."""
+    session = context.session()
+    get_member(session, member_id)
+    tier = tiers.remove_floor(
+        session, member_id=member_id, actor=current_staff().actor, now=context.now()
+    )
+    return {"tier": tier.as_dict() if tier else None}
+
+
 @blp.route("/members/<int:member_id>/tier-progress", methods=["GET"])
 @terminal_or_staff
 @blp.response(200, ProgressOut())

@@ -16,6 +16,7 @@ from loyalty.rules.commands import refusal, table
 from loyalty.tiers.services import (
     all_tiers,
     create_tier,
+    remove_floor,
     review_tiers,
     set_floor,
     update_tier,
@@ -178,6 +179,17 @@ def floor_command(member_id: int, tier_code: str, until: datetime | None) -> Non
         )
     lasts = f"through {until:%Y-%m-%d} ({zone.key})" if until else "until changed"
     click.echo(f"member {member_id}: at least {tier_code} {lasts}")
+    click.echo(f"tier now: {tier.code} ({tier.name})" if tier else "tier now: none")
+
+
+@tiers_group.command("unfloor")
+@click.argument("member_id", type=int)
+def unfloor_command(member_id: int) -> None:
+    """End a member's staff-given floor now; they keep the tier they qualify for."""
+    with unit_of_work() as session:
+        get_member(session, member_id)
+        tier = remove_floor(session, member_id=member_id, actor=actor(), now=clock.now())
+    click.echo(f"member {member_id}: no floor")
     click.echo(f"tier now: {tier.code} ({tier.name})" if tier else "tier now: none")
 
 

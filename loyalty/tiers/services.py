@@ -361,6 +361,30 @@ def set_floor(
     return current_tier(session, member_id, now)
 
 
+def remove_floor(session: Session, *, member_id: int, actor: str, now: datetime) -> TierView | None:
+    """End a staff-given floor now (given by mistake, or the reason for it is over). The member
+    is back at the tier they hold by qualifying; removing a floor that is not there changes
+    nothing and audits nothing."""
+    state = session.get(MemberTier, member_id)
+    if state is not None and state.floor_tier_id is not None:
+        ended = next(
+            (tier.code for tier in all_tiers(session) if tier.id == state.floor_tier_id), None
+        )
+        until = state.floor_until.isoformat() if state.floor_until else None
+        state.floor_tier_id, state.floor_until = None, None
+        session.flush()
+        record(
+            session,
+            actor=actor,
+            action="tier.floor_remove",
+            subject_type="member",
+            subject_id=member_id,
+            now=now,
+            before=[ended, until],
+        )
+    return current_tier(session, member_id, now)
+
+
 @dataclass
 class ReviewReport:
     upgraded: int = 0

@@ -245,6 +245,28 @@ def test_a_floor_in_the_past_of_an_unknown_tier_or_member_is_refused(
     assert _audit(session, "tier.floor") == []
 
 
+def test_staff_can_end_a_floor_at_once_and_the_member_keeps_the_tier_they_earned(
+    client, session, staff, tiers, till, member, clock
+):
+    found, code = member
+    _sell(client, till, code, "u-1", clock.now())  # Silver earned
+    floor = f"/api/v1/members/{found.id}/tier-floor"
+    client.put(floor, headers=staff, json={"tier": "GOLD"})  # no end date
+    assert _identify(client, till, code)["code"] == "GOLD"
+
+    removed = client.delete(floor, headers=staff)
+    again = client.delete(floor, headers=staff)
+
+    assert (removed.status_code, again.status_code) == (200, 200)
+    assert removed.get_json()["tier"]["code"] == again.get_json()["tier"]["code"] == "SILVER"
+    assert _identify(client, till, code)["code"] == "SILVER"
+    (entry,) = _audit(session, "tier.floor_remove")  # the second removal changed nothing
+    assert entry.actor.startswith("staff:")
+    assert entry.details["before"] == ["GOLD", None]
+    assert client.delete(floor, headers=till.headers).status_code == 401
+    assert client.delete("/api/v1/members/999999/tier-floor", headers=staff).status_code == 404
+
+
 def test_progress_names_the_next_tier_and_what_it_needs_for_a_till_and_for_staff(
     client, session, clock, tiers, till, member
 ):

@@ -526,6 +526,28 @@ def test_a_floor_lasts_to_the_end_of_the_given_day_in_the_programs_zone_and_is_a
     assert entry.details["tier"] == code
 
 
+def test_a_floor_can_be_ended_from_the_command_line(url: str, db: Engine, now: datetime) -> None:
+    code = unique("FLR").upper()
+    threshold = "10000000000"
+    assert_ok(
+        loyalty(
+            url, "tiers", "add", code, "F", "--rank", str(next(_ranks)), "--threshold", threshold
+        )
+    )
+    member = new_member(db, now)
+    assert_ok(loyalty(url, "tiers", "floor", str(member), code))
+
+    result = loyalty(url, "tiers", "unfloor", str(member))
+
+    assert_ok(result)
+    assert f"member {member}: no floor" in result.stdout
+    with Session(db) as session:
+        assert current_tier(session, member, now) is None
+    (entry,) = audit(db, "tier.floor_remove", member)
+    assert entry.actor.startswith("cli:")
+    assert_clean_error(loyalty(url, "tiers", "unfloor", "999999999"), "no member")
+
+
 def test_a_floor_for_an_unknown_member_or_tier_or_in_the_past_is_refused(
     url: str, db: Engine, now: datetime
 ) -> None:
