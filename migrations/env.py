@@ -39,6 +39,8 @@ def _foreign_keys_deferred(connection: Connection) -> Iterator[None]:
     if driver is None:  # pragma: no cover - a pooled SQLite connection always has one
         raise RuntimeError("no SQLite connection to migrate")
     driver.execute("PRAGMA foreign_keys=OFF")
+    if driver.execute("PRAGMA foreign_keys").fetchone() != (0,):  # ignored inside a transaction
+        raise RuntimeError("migrate SQLite on a connection that has no transaction open")
     try:
         yield
     finally:

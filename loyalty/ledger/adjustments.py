@@ -118,14 +118,14 @@ def adjust_points(
         except NotEnoughPoints as refused:
             available = ledger.balance(session, member_id).available
             raise CannotOverdraw(member_id, -points, available) from refused
-    # The balance before is derived from the one UPDATE that changed it, not read beforehand,
-    # so it is exact even when a sale changes the balance at the same moment.
+    # Before and after are the balances as the member sees them (matured pending points count
+    # as available), read after the UPDATE that changed the account: the row stays locked
+    # until commit, so a sale at the same moment cannot slip in between. A removal has already
+    # unlocked any matured points; a credit leaves them where they were.
     after = posted.balance
-    # A removal may first have unlocked matured pending points: take them out of "before" too.
-    before = ledger.Balance(
-        available=after.available - points - posted.unlocked,
-        pending=after.pending + posted.unlocked,
-    )
+    if after.pending > 0 and points > 0:
+        after = ledger.balance_as_of(session, member_id, now)
+    before = ledger.Balance(available=after.available - points, pending=after.pending)
     record(
         session,
         actor=actor,

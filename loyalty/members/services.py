@@ -198,6 +198,8 @@ class Identification:
     birthday: date | None
     tier: TierView | None  # what the member enjoys: the tier held, or a higher staff floor
     held_tier_rank: int | None  # the tier earned by qualifying, which sales may raise
+    # pending points past their wait that `balance` already counts as available
+    matured: int = 0
 
 
 _held_tier = aliased(Tier, name="held_tier")
@@ -255,6 +257,7 @@ def _identification(row: Any, card: CardView | None, now: datetime) -> Identific
         birthday=row.birthday,
         tier=_tier_of(row, now),
         held_tier_rank=row.held_rank,
+        matured=int(row.matured),
     )
 
 

@@ -328,6 +328,57 @@ def _insert_once(session: Session, values: dict[str, Any]) -> int | None:
     return None if sale_id is None else int(sale_id)
 
 
+def _post_points(
+    session: Session,
+    prepared: _Prepared,
+    *,
+    sale_id: int,
+    terminal: TerminalLike,
+    request: SaleRequest,
+    now: datetime,
+) -> ledger.Balance:
+    """Redeem, then earn, for the identified buyer; the balance as the member now sees it."""
+    buyer, priced, earned = prepared.buyer, prepared.priced, prepared.earned
+    if buyer is None or earned is None:  # pragma: no cover - the caller asks for a buyer
+        raise RuntimeError("points are posted for an identified buyer only")
+    reason = f"sale {request.external_id}"
+    balance = buyer.balance
+    if priced.points_redeemed:
+        balance = ledger.redeem(
+            session,
+            member_id=buyer.member_id,
+            points=priced.points_redeemed,
+            reason=reason,
+            actor=terminal.actor,
+            now=now,
+            sale_id=sale_id,
+        ).balance
+    if earned.points:
+        balance = ledger.credit(
+            session,
+            program=prepared.program,
+            member_id=buyer.member_id,
+            points=earned.points,
+            kind=EntryKind.EARN,
+            reason=reason,
+            actor=terminal.actor,
+            now=now,
+            sale_id=sale_id,
+            earned_at=request.occurred_at,
+        ).balance
+        if not priced.points_redeemed:
+            # a redemption unlocks matured points; without one they are still locked
+            balance = ledger.as_of(balance.available, balance.pending, buyer.matured)
+        record_awards(
+            session,
+            member_id=buyer.member_id,
+            sale_id=sale_id,
+            awards=earned.awards,
+            awarded_at=request.occurred_at,
+        )
+    return balance
+
+
 def record_sale(
     session: Session,
     *,
@@ -415,38 +466,14 @@ def record_sale(
     result |= {"external_id": request.external_id, "status": SaleStatus.COMPLETED}
     result |= {"balance": None, "tier": None, "tier_changed": False}
     if buyer is not None and earned is not None:
-        reason = f"sale {request.external_id}"
-        balance = buyer.balance
-        if priced.points_redeemed:
-            balance = ledger.redeem(
-                session,
-                member_id=buyer.member_id,
-                points=priced.points_redeemed,
-                reason=reason,
-                actor=terminal.actor,
-                now=now,
-                sale_id=sale_id,
-            ).balance
-        if points:
-            balance = ledger.credit(
-                session,
-                program=program,
-                member_id=buyer.member_id,
-                points=points,
-                kind=EntryKind.EARN,
-                reason=reason,
-                actor=terminal.actor,
-                now=now,
-                sale_id=sale_id,
-                earned_at=request.occurred_at,
-            ).balance
-            record_awards(
-                session,
-                member_id=buyer.member_id,
-                sale_id=sale_id,
-                awards=earned.awards,
-                awarded_at=request.occurred_at,
-            )
+        balance = _post_points(
+            session,
+            prepared,
+            sale_id=sale_id,
+            terminal=terminal,
+            request=request,
+            now=now,
+        )
         standing = TierStanding(buyer.tier, changed=False)
         if prepared.qualifying is not None:
             standing = upgrade_after_sale(

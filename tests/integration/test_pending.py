@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.clock import FixedClock
 from loyalty.ledger import services as ledger
+from loyalty.ledger.adjustments import adjust_points
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.jobs import unlock_points
 from loyalty.ledger.models import PointEntry, PointLot
@@ -329,4 +330,41 @@ def test_the_balance_shown_before_the_unlock_job_is_the_one_it_leaves_even_in_de
     unlock_points(session, clock.now())
 
     assert ledger.balance(session, member.id) == shown
+    _consistent(session)
+
+
+@pytest.mark.usefixtures("pending_program")
+def test_a_sale_that_only_earns_shows_matured_points_as_available_too(
+    session: Session, keys: LookupKeys, clock: FixedClock
+):
+    till = make_till(session, clock)
+    member, _ = make_member(session, keys, clock)
+    _buy(session, till, keys, clock, member)
+    clock.advance(timedelta(days=PENDING_DAYS))  # matured; the unlock job has not run
+
+    sold = sell(session, till, keys, clock, member=member, lines=[BasketLine("TEA", 2, 500)])
+
+    assert sold.result["balance"] == {"available": 10, "pending": 10}
+    assert ledger.balance_as_of(session, member.id, clock.now()) == ledger.Balance(10, 10)
+    _consistent(session)
+
+
+@pytest.mark.usefixtures("pending_program")
+def test_an_adjustment_reports_balances_as_the_member_sees_them(
+    session: Session, keys: LookupKeys, clock: FixedClock
+):
+    till = make_till(session, clock)
+    member, _ = make_member(session, keys, clock)
+    _buy(session, till, keys, clock, member)
+    clock.advance(timedelta(days=PENDING_DAYS))
+
+    added = adjust_points(
+        session, member_id=member.id, points=5, reason="goodwill", actor="staff:1", now=clock.now()
+    )
+    removed = adjust_points(
+        session, member_id=member.id, points=-3, reason="typo", actor="staff:1", now=clock.now()
+    )
+
+    assert (added.before, added.after) == (ledger.Balance(10, 0), ledger.Balance(15, 0))
+    assert (removed.before, removed.after) == (ledger.Balance(15, 0), ledger.Balance(12, 0))
     _consistent(session)
