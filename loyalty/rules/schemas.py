@@ -185,21 +185,32 @@ class RuleDefinition(Schema):
         load_default=None, allow_none=True, validate=validate.OneOf([p.value for p in CapPeriod])
     )
 
-    @validates_schema
+    # Both checks run even when other fields are wrong, so that a marketer sees every mistake
+    # in one answer; a field that failed its own validation is simply absent from `data`.
+    @validates_schema(skip_on_field_errors=False)
     def _consistent(self, data: dict[str, Any], **_: object) -> None:
+        errors = {}
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
-            raise ValidationError("the rule ends before it starts", "ends_at")
+            errors["ends_at"] = ["the rule ends before it starts"]
         if (data.get("cap_points") is None) != (data.get("cap_period") is None):
-            raise ValidationError("a cap needs both cap_points and cap_period", "cap_period")
+            errors["cap_period"] = ["a cap needs both cap_points and cap_period"]
+        if errors:
+            raise ValidationError(errors)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _params_fit_the_kind(self, data: dict[str, Any], **_: object) -> None:
+        if data.get("kind") is None:
+            return  # an unknown kind has its own message; its params cannot be judged
+        try:
+            PARAMS[RuleKind(data["kind"])]().load(data.get("params") or {})
+        except ValidationError as exc:
+            raise ValidationError({"params": exc.messages}) from exc
 
     @post_load
     def _params_of_kind(self, data: dict[str, Any], **_: object) -> dict[str, Any]:
         kind = RuleKind(data["kind"])
-        try:
-            data["params"] = PARAMS[kind]().load(data.get("params") or {})
-        except ValidationError as exc:
-            raise ValidationError({"params": exc.messages}) from exc
+        data["params"] = PARAMS[kind]().load(data.get("params") or {})  # valid: checked above
         if kind == RuleKind.BIRTHDAY and data.get("cap_points") is None:
             # once a year unless said otherwise: a birthday is not a daily event
             data["cap_points"], data["cap_period"] = data["params"]["points"], CapPeriod.YEAR

@@ -326,6 +326,28 @@ def test_rules_that_cannot_apply_cost_no_queries(session, till, keys, clock, eng
     assert not [s for s in seen if "LIMIT" in s and "FROM sales" in s]
 
 
+def test_every_mistake_in_a_rule_definition_is_reported_at_once(session, clock):
+    definition = {
+        "name": "",
+        "kind": "spend",
+        "params": {"points": -1},
+        "priority": -5,
+        "starts_at": "2026-05-01T00:00:00+00:00",
+        "ends_at": "2026-04-01T00:00:00+00:00",
+        "cap_points": 10,
+    }
+    with pytest.raises(InvalidRule) as refused:
+        create_rule(session, definition, actor="staff:test", now=clock.now())
+    assert set(refused.value.errors) == {
+        "name",
+        "priority",
+        "params.points",
+        "params.per_minor",
+        "ends_at",
+        "cap_period",
+    }, refused.value.errors
+
+
 def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
     session, till, keys, clock, engine
 ):
