@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
@@ -209,11 +209,6 @@ def counts_towards_tier(
     return points if program.tier_basis == TierBasis.POINTS else kept_total
 
 
-def _best_reached(tiers: list[Tier], value: int) -> Tier | None:
-    reached = [tier for tier in tiers if tier.threshold <= value]
-    return max(reached, key=lambda tier: tier.rank) if reached else None
-
-
 def _floor(state: MemberTier | None, tiers_by_id: dict[int, Tier], now: datetime) -> Tier | None:
     if state is None or state.floor_tier_id is None:
         return None
@@ -393,62 +388,113 @@ class ReviewReport:
     floors_ended: int = 0
 
 
-def _review_one(
-    state: MemberTier,
-    *,
-    held: Tier | None,
-    earned: Tier | None,
-    now: datetime,
-    grace: timedelta,
-    report: ReviewReport,
-) -> None:
-    held_rank = held.rank if held else -1
-    earned_rank = earned.rank if earned else -1
-    if earned_rank > held_rank:
-        state.tier_id, state.since, state.below_since = earned.id if earned else None, now, None
-        report.upgraded += 1
-    elif earned_rank == held_rank:
-        state.below_since = None
-    elif state.below_since is None:
-        state.below_since = now
-        report.grace_started += 1
-    elif now - state.below_since >= grace:
-        state.tier_id, state.since, state.below_since = earned.id if earned else None, now, None
-        report.downgraded += 1
+def _standing(program: ProgramSettings, now: datetime) -> Any:
+    """For every member with a tier row: the rank they hold and the tier (and rank) their
+    qualifying value reaches now; -1 stands for no tier."""
+    member_tiers = cast("Table", MemberTier.__table__)
+    tiers = cast("Table", Tier.__table__)
+    held = tiers.alias("held")
+    values = _qualifying_query(program, now).subquery("qualifying")
+    value = func.coalesce(values.c.value, 0)
+    reached = select(tiers.c.id, tiers.c.rank).where(tiers.c.threshold <= value)
+    highest = reached.order_by(tiers.c.rank.desc()).limit(1)
+    return (
+        select(
+            member_tiers.c.member_id,
+            func.coalesce(held.c.rank, -1).label("held_rank"),
+            highest.with_only_columns(tiers.c.id).scalar_subquery().label("earned_id"),
+            func.coalesce(highest.with_only_columns(tiers.c.rank).scalar_subquery(), -1).label(
+                "earned_rank"
+            ),
+        )
+        .select_from(
+            member_tiers.outerjoin(held, held.c.id == member_tiers.c.tier_id).outerjoin(
+                values, values.c.member_id == member_tiers.c.member_id
+            )
+        )
+        .subquery("standing")
+    )
+
+
+def _first_tiers(program: ProgramSettings, now: datetime) -> Any:
+    """Members who have no tier row yet but whose sales reach a tier: their rows."""
+    member_tiers = cast("Table", MemberTier.__table__)
+    tiers = cast("Table", Tier.__table__)
+    values = _qualifying_query(program, now).subquery("qualifying")
+    earned = (
+        select(tiers.c.id)
+        .where(tiers.c.threshold <= values.c.value)
+        .order_by(tiers.c.rank.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    has_row = select(member_tiers.c.member_id).where(member_tiers.c.member_id == values.c.member_id)
+    return (
+        insert(member_tiers)
+        .from_select(
+            ["member_id", "tier_id", "since"],
+            select(values.c.member_id, earned, literal(now, UtcDateTime())).where(
+                earned.is_not(None), ~has_row.exists()
+            ),
+        )
+        .returning(member_tiers.c.member_id)
+    )
 
 
 def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> ReviewReport:
     """The periodic review: up where a threshold is now met, down where a member has been below
-    their tier for the whole grace period. Qualifying values come from one grouped query."""
+    their tier for the whole grace period. Set-based: a handful of statements whatever the
+    number of members (UPDATE … FROM: SQLite 3.33 or later), in one transaction."""
     report = ReviewReport()
-    tiers = all_tiers(session)
-    if not tiers:
+    if not all_tiers(session):
         return report
-    tiers_by_id = {tier.id: tier for tier in tiers}
-    values = {
-        row.member_id: int(row.value)
-        for row in session.execute(_qualifying_query(program, now))
-        if row.member_id is not None
-    }
-    states = {state.member_id: state for state in session.scalars(select(MemberTier))}
-    grace = timedelta(days=program.tier_grace_days)
-    for member_id in values.keys() | states.keys():
-        state = states.get(member_id) or MemberTier(member_id=member_id, since=now)
-        if state.floor_until is not None and state.floor_until <= now:
-            state.floor_tier_id, state.floor_until = None, None
-            report.floors_ended += 1
-        earned = _best_reached(tiers, values.get(member_id, 0))
-        _review_one(
-            state,
-            held=tiers_by_id.get(state.tier_id or -1),
-            earned=earned,
-            now=now,
-            grace=grace,
-            report=report,
-        )
-        if state not in session and (state.tier_id or state.floor_tier_id):
-            session.add(state)
     session.flush()
+    connection = session.connection()
+    member_tiers = cast("Table", MemberTier.__table__)
+    report.floors_ended = connection.execute(
+        update(member_tiers)
+        .where(member_tiers.c.floor_until <= now)
+        .values(floor_tier_id=None, floor_until=None)
+    ).rowcount
+    # counted from RETURNING: psycopg reports no row count for this INSERT … SELECT
+    report.upgraded = len(connection.execute(_first_tiers(program, now)).all())
+
+    def change(condition: Any, *, to_earned: bool, below_since: datetime | None) -> int:
+        """UPDATE the rows whose standing meets `condition`: move them to the tier they reach
+        (from `now`), or only set when they went below it."""
+        standing = _standing(program, now)
+        values: dict[str, Any] = {"below_since": below_since}
+        if to_earned:
+            values |= {"tier_id": standing.c.earned_id, "since": now}
+        statement = (
+            update(member_tiers)
+            .where(member_tiers.c.member_id == standing.c.member_id, condition(standing))
+            .values(**values)
+        )
+        return int(connection.execute(statement).rowcount)
+
+    below = member_tiers.c.below_since
+    report.upgraded += change(
+        lambda s: s.c.earned_rank > s.c.held_rank, to_earned=True, below_since=None
+    )
+    change(
+        lambda s: and_(s.c.earned_rank == s.c.held_rank, below.is_not(None)),
+        to_earned=False,
+        below_since=None,
+    )
+    # Downgrades before grace starts: a grace period that starts now cannot also end now.
+    grace_began_by = now - timedelta(days=program.tier_grace_days)
+    report.downgraded = change(
+        lambda s: and_(s.c.earned_rank < s.c.held_rank, below <= grace_began_by),
+        to_earned=True,
+        below_since=None,
+    )
+    report.grace_started = change(
+        lambda s: and_(s.c.earned_rank < s.c.held_rank, below.is_(None)),
+        to_earned=False,
+        below_since=now,
+    )
+    session.expire_all()  # MemberTier objects loaded before the review are stale now
     return report
 
 
