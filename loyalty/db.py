@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -63,6 +64,19 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
 
 
+# RETURNING (3.35) and UPDATE … FROM (3.33): the ledger and the tier review rely on both.
+MIN_SQLITE = (3, 35)
+
+
+def check_sqlite_version(found: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    if found < MIN_SQLITE:
+        wanted = ".".join(map(str, MIN_SQLITE))
+        raise RuntimeError(
+            f"this Python's SQLite is {'.'.join(map(str, found))}; the embedded database needs "
+            f"{wanted} or later (a newer Python build, or PostgreSQL via LOYALTY_DATABASE_URL)"
+        )
+
+
 def prepare_engine(engine: Engine) -> Engine:
     """Make SQLite transactional the way PostgreSQL is.
 
@@ -72,6 +86,7 @@ def prepare_engine(engine: Engine) -> Engine:
     """
     if engine.dialect.name != "sqlite":
         return engine
+    check_sqlite_version()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
