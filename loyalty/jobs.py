@@ -1,11 +1,13 @@
 """Background jobs: what runs them, and when.
 
-The jobs: `unlock-points`, `expire-points`, `remind-expiring`, `send-outbox` (JOBS), each run on
-its own unit of work on the configured database and described in one line.
+The jobs: `unlock-points`, `expire-points`, `remind-expiring`, `send-outbox`, and the daily
+`review-tiers` (JOBS), each run on its own unit of work on the configured database and described
+in one line.
 
 - Without Redis (the embedded default) jobs run in the process that asks for them: `loyalty
-  run-jobs` runs all four once, and is what cron calls (every few minutes is fine: each job is
-  cheap when there is nothing to do, and does nothing twice).
+  run-jobs` runs the frequent four once, and is what cron calls every few minutes (each is cheap
+  when there is nothing to do, and does nothing twice); `loyalty run-jobs --daily` runs the daily
+  ones, from a daily cron line.
 - With LOYALTY_REDIS_URL, `submit` enqueues a job on the RQ queue `loyalty` instead, and `loyalty
   worker` runs an RQ worker that executes them; `loyalty worker --schedule` also enqueues every
   job at its interval (SCHEDULE) through RQ's cron scheduler. Run one scheduling worker, and as
@@ -28,11 +30,14 @@ from loyalty.clock import SystemClock
 from loyalty.db import make_engine, session_scope
 from loyalty.ledger import jobs as ledger_jobs
 from loyalty.messaging.services import backend_from_settings, send_outbox
+from loyalty.program import get_program
 from loyalty.settings import Settings, load_settings
+from loyalty.tiers.services import review_tiers
 
 QUEUE_NAME = "loyalty"
 JOB_TIMEOUT_SECONDS = 3_600
 SEND_LIMIT = 500  # messages per run of send-outbox; the next run sends the next ones
+DAY_SECONDS = 86_400
 
 Progress = Callable[[int], None]
 
@@ -62,6 +67,17 @@ def _remind(
     return f"queued {counted(queued, 'reminder')} of expiring points"
 
 
+def _review(
+    session: Session, now: datetime, _settings: Settings, _progress: Progress | None
+) -> str:
+    report = review_tiers(session, get_program(session), now)
+    return (
+        f"{counted(report.upgraded, 'upgrade')}, {report.grace_started:,} grace periods "
+        f"started, {counted(report.downgraded, 'downgrade')}, "
+        f"{report.floors_ended:,} floors ended"
+    )
+
+
 def _send(session: Session, now: datetime, settings: Settings, progress: Progress | None) -> str:
     backend = backend_from_settings(settings)
     report = send_outbox(session, backend, now, SEND_LIMIT, checkpoint=session.commit)
@@ -78,6 +94,10 @@ class JobKind:
     count: Callable[[Session, datetime], int] | None
     every_seconds: int
 
+    @property
+    def daily(self) -> bool:
+        return self.every_seconds >= DAY_SECONDS
+
 
 JOBS: dict[str, JobKind] = {
     job.name: job
@@ -86,9 +106,15 @@ JOBS: dict[str, JobKind] = {
         JobKind("expire-points", _expire, ledger_jobs.members_with_expired_points, 900),
         JobKind("remind-expiring", _remind, None, 3_600),
         JobKind("send-outbox", _send, None, 60),
+        JobKind("review-tiers", _review, None, DAY_SECONDS),
     )
 }
 """In the order `run-jobs` runs them: points that mature before they expire unlock first."""
+
+
+def jobs_to_run(*, daily: bool) -> list[str]:
+    """What `run-jobs` runs: the frequent jobs, or with --daily the daily ones."""
+    return [job.name for job in JOBS.values() if job.daily == daily]
 
 
 def run_job(

@@ -30,38 +30,48 @@ def _run_with_progress(name: str, label: str) -> None:
     click.echo(summary)
 
 
-@click.command("expire-points")
-def expire_points_command() -> None:
-    """Expire the points whose expiry has come (one entry per member). Safe to run again."""
-    _run_with_progress("expire-points", "expiring points")
+def _job_command(name: str, label: str, description: str) -> click.Command:
+    @click.command(name, help=description)
+    def command() -> None:
+        _run_with_progress(name, label)
+
+    return command
 
 
-@click.command("unlock-points")
-def unlock_points_command() -> None:
-    """Make pending points whose waiting period is over spendable. Safe to run again."""
-    _run_with_progress("unlock-points", "unlocking points")
-
-
-@click.command("remind-expiring")
-def remind_expiring_command() -> None:
-    """Queue an email to each consenting member whose points expire within the program's
-    reminder_days. Nobody is reminded twice of the same expiry."""
-    click.echo(jobs.run_job("remind-expiring", clock.now()))
-
-
-@click.command("send-outbox")
-def send_outbox_command() -> None:
-    """Send the messages that are due (by SMTP with LOYALTY_SMTP_URL, else recorded to
-    LOYALTY_OUTBOX_FILE). Failures are kept and tried again later."""
-    click.echo(jobs.run_job("send-outbox", clock.now()))
+JOB_COMMANDS = [
+    _job_command(
+        "expire-points",
+        "expiring points",
+        "Expire the points whose expiry has come (one entry per member). Safe to run again.",
+    ),
+    _job_command(
+        "unlock-points",
+        "unlocking points",
+        "Make pending points whose waiting period is over spendable. Safe to run again.",
+    ),
+    _job_command(
+        "remind-expiring",
+        "reminding",
+        "Queue an email to each consenting member whose points expire within the program's "
+        "reminder_days. Nobody is reminded twice of the same expiry.",
+    ),
+    _job_command(
+        "send-outbox",
+        "sending",
+        "Send the messages that are due (by SMTP with LOYALTY_SMTP_URL, else recorded to "
+        "LOYALTY_OUTBOX_FILE). Failures are kept and tried again later.",
+    ),
+]
 
 
 @click.command("run-jobs")
-def run_jobs_command() -> None:
-    """Run every job once, here: unlock, expire, remind, send. What cron calls."""
+@click.option("--daily", is_flag=True, help="run the daily jobs (the tier review) instead")
+def run_jobs_command(*, daily: bool) -> None:
+    """Run the frequent jobs once, here: unlock, expire, remind, send (cron, every few
+    minutes). With --daily: the daily ones, the tier review (cron, once a day)."""
     now = clock.now()
     settings = load_settings()
-    for name in jobs.JOBS:
+    for name in jobs.jobs_to_run(daily=daily):
         click.echo(f"{name}: {jobs.run_job(name, now, settings=settings)}")
 
 
@@ -83,10 +93,7 @@ def worker_command(*, burst: bool, schedule: bool, queue: str) -> None:
 
 
 COMMANDS: list[click.Command] = [
-    expire_points_command,
-    unlock_points_command,
-    remind_expiring_command,
-    send_outbox_command,
+    *JOB_COMMANDS,
     run_jobs_command,
     worker_command,
 ]

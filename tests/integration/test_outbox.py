@@ -4,6 +4,7 @@ server), and the jobs run in process, from the command line and through RQ on a 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from loyalty import jobs, migrate
 from loyalty.clock import FixedClock
-from loyalty.db import make_engine
+from loyalty.db import make_engine, session_scope
 from loyalty.ledger import services as ledger
 from loyalty.ledger.jobs import queue_expiry_reminders
 from loyalty.members.models import Member
@@ -38,6 +39,7 @@ from loyalty.messaging.services import (
 )
 from loyalty.program import ensure_program, update_program
 from loyalty.settings import Settings
+from loyalty.tiers.services import create_tier, current_tier
 from tests.cli import loyalty
 from tests.conftest import (
     START,
@@ -45,7 +47,7 @@ from tests.conftest import (
     drop_postgres_database,
     fresh_postgres_database,
 )
-from tests.factories import give_points, make_member
+from tests.factories import give_points, make_member, make_till, sell
 
 # Points earned on START (14 March 2026) last through 31 March 2027.
 REMIND_AT = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # 21 days before: inside the 30 days
@@ -369,7 +371,9 @@ def test_without_redis_a_submitted_job_runs_at_once_in_process(
 
     done = [jobs.submit(name, settings=settings) for name in jobs.JOBS]
 
-    assert [d.job_id for d in done] == [None] * 4
+    assert [d.job_id for d in done] == [None] * len(jobs.JOBS)
+    assert done[-1].describe().startswith("review-tiers: ")
+    assert "grace periods started" in done[-1].describe()
     assert done[1].describe().startswith("expire-points: expired ")
     assert _state(committed_url, seeded) == (0, 60, True)
     assert ledger_is_consistent(committed_url)
@@ -405,7 +409,7 @@ def test_with_redis_jobs_are_queued_and_run_by_an_rq_worker(
 
     connection = Redis.from_url(redis_url)
     results = [Job.fetch(s.job_id or "", connection=connection) for s in submitted]
-    assert [job.get_status() for job in results] == ["finished"] * 4
+    assert [job.get_status() for job in results] == ["finished"] * len(jobs.JOBS)
     assert str(results[1].return_value()).startswith("expired 100 points from ")
     assert _state(committed_url, seeded) == (0, 60, True)
     assert any(line["to"].startswith("member") for line in _lines(outbox_file))
@@ -437,7 +441,7 @@ def test_the_scheduling_worker_enqueues_every_job_through_rq(
 # the command line
 
 
-def test_run_jobs_runs_every_job_once_and_says_what_each_did(
+def test_run_jobs_runs_every_frequent_job_once_and_says_what_each_did(
     committed_url: str, keys: LookupKeys, tmp_path: Path
 ):
     seeded = _seed(committed_url, keys)
@@ -448,13 +452,43 @@ def test_run_jobs_runs_every_job_once_and_says_what_each_did(
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == list(jobs.JOBS)
+    assert [line.split(":")[0] for line in lines] == [
+        "unlock-points",
+        "expire-points",
+        "remind-expiring",
+        "send-outbox",
+    ]
     assert lines[1].startswith("expire-points: expired 100 points from 1 member,")
     assert lines[2].startswith("remind-expiring: queued 1 reminder ")
     assert lines[3].startswith("send-outbox: sent 1 message")
     assert again.stdout.startswith("expired 0 points from 0 members")
     assert _state(committed_url, seeded) == (0, 60, True)
     assert loyalty(committed_url, "check-ledger").exit_code == 0
+
+
+def test_run_jobs_daily_runs_the_tier_review(committed_url: str, keys: LookupKeys):
+    engine = make_engine(committed_url)
+    clock = FixedClock(START)
+    with session_scope(engine) as session:
+        member, _ = make_member(session, keys, clock)
+        sell(session, make_till(session, clock), keys, clock, member=member)
+        # a tier the sale could not reach when it was made: the review gives it
+        create_tier(
+            session, code="DAILY", name="Daily", rank=777, threshold=1, actor="test", now=START
+        )
+    engine.dispose()
+
+    result = loyalty(committed_url, "run-jobs", "--daily")
+
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("review-tiers: ")
+    # this member at least (other tests' members with sales may reach the tier too)
+    assert re.match(r"review-tiers: [1-9][\d,]* upgrades?, ", line), line
+    engine = make_engine(committed_url)
+    with Session(engine) as session:
+        assert current_tier(session, member.id, START) is not None
+    engine.dispose()
 
 
 def test_each_job_has_its_own_command(committed_url: str, keys: LookupKeys, tmp_path: Path):
