@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -68,7 +67,7 @@ def engine_options(url: str) -> dict[str, Any]:
 MIN_SQLITE = (3, 35)
 
 
-def check_sqlite_version(found: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+def check_sqlite_version(found: tuple[int, int, int]) -> None:
     if found < MIN_SQLITE:
         wanted = ".".join(map(str, MIN_SQLITE))
         raise RuntimeError(
@@ -86,7 +85,8 @@ def prepare_engine(engine: Engine) -> Engine:
     """
     if engine.dialect.name != "sqlite":
         return engine
-    check_sqlite_version()
+    # the library the driver was built with (pysqlite: the stdlib's sqlite3)
+    check_sqlite_version(getattr(engine.dialect.dbapi, "sqlite_version_info", (0, 0, 0)))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

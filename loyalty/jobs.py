@@ -38,6 +38,7 @@ QUEUE_NAME = "loyalty"
 JOB_TIMEOUT_SECONDS = 3_600
 SEND_LIMIT = 500  # messages per run of send-outbox; the next run sends the next ones
 DAY_SECONDS = 86_400
+DAILY_AT = "30 3 * * *"  # cron: the daily jobs run at 03:30, the server's time
 
 Progress = Callable[[int], None]
 
@@ -188,13 +189,16 @@ def scheduler(connection: Redis[bytes], queue_name: str = QUEUE_NAME) -> CronSch
     """A cron scheduler that enqueues every job at its interval."""
     cron = _ThreadedCron(connection=connection, name=f"loyalty-{queue_name}")
     for job in JOBS.values():
+        # An interval job runs as soon as the scheduler starts; a daily one belongs at night,
+        # not at whatever hour the worker was last restarted.
+        when = {"cron": DAILY_AT} if job.daily else {"interval": job.every_seconds}
         cron.register(
             run_job,
             queue_name,
             args=(job.name,),
-            interval=job.every_seconds,
             job_timeout=JOB_TIMEOUT_SECONDS,
             name=f"loyalty {job.name}",
+            **when,
         )
     return cron
 

@@ -215,6 +215,7 @@ def adjust_points_once(
             "an idempotency key is 1 to 64 printable characters without spaces",
             field="Idempotency-Key",
         )
+    get_member(session, member_id)  # a 404 before the key's row refers to the member
     request = {"member_id": member_id, "points": points, "reason": reason}
     request_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
     session.flush()

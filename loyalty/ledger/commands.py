@@ -1,7 +1,8 @@
 """`loyalty` commands of this area; loyalty/cli.py registers every one in COMMANDS.
 
-The jobs of loyalty/jobs.py, one command each, plus `run-jobs` (all of them, what cron calls)
-and `worker` (an RQ worker, when Redis is configured). Each prints what it did in one line;
+The frequent jobs of loyalty/jobs.py, one command each (the daily tier review is `loyalty tiers
+review`), plus `run-jobs` (what cron calls; `--daily` for the daily jobs) and `worker` (an RQ
+worker, when Redis is configured). Each prints what it did in one line;
 long runs show a progress bar on stderr.
 """
 

@@ -193,15 +193,16 @@ class RuleDefinition(Schema):
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             errors["ends_at"] = ["the rule ends before it starts"]
-        if (data.get("cap_points") is None) != (data.get("cap_period") is None):
+        both_read = "cap_points" in data and "cap_period" in data  # absent: failed on its own
+        if both_read and (data["cap_points"] is None) != (data["cap_period"] is None):
             errors["cap_period"] = ["a cap needs both cap_points and cap_period"]
         if errors:
             raise ValidationError(errors)
 
     @validates_schema(skip_on_field_errors=False)
     def _params_fit_the_kind(self, data: dict[str, Any], **_: object) -> None:
-        if data.get("kind") is None:
-            return  # an unknown kind has its own message; its params cannot be judged
+        if data.get("kind") is None or "params" not in data:
+            return  # an unknown kind, or params that are no mapping: their own message says so
         try:
             PARAMS[RuleKind(data["kind"])]().load(data.get("params") or {})
         except ValidationError as exc:

@@ -401,6 +401,7 @@ def _standing(program: ProgramSettings, now: datetime) -> Any:
     return (
         select(
             member_tiers.c.member_id,
+            member_tiers.c.tier_id.label("held_id"),
             func.coalesce(held.c.rank, -1).label("held_rank"),
             highest.with_only_columns(tiers.c.id).scalar_subquery().label("earned_id"),
             func.coalesce(highest.with_only_columns(tiers.c.rank).scalar_subquery(), -1).label(
@@ -434,7 +435,9 @@ def _first_tiers(program: ProgramSettings, now: datetime) -> Any:
         .from_select(
             ["member_id", "tier_id", "since"],
             select(values.c.member_id, earned, literal(now, UtcDateTime())).where(
-                earned.is_not(None), ~has_row.exists()
+                values.c.member_id.is_not(None),  # anonymous sales group under NULL
+                earned.is_not(None),
+                ~has_row.exists(),
             ),
         )
         .returning(member_tiers.c.member_id)
@@ -468,7 +471,13 @@ def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> R
             values |= {"tier_id": standing.c.earned_id, "since": now}
         statement = (
             update(member_tiers)
-            .where(member_tiers.c.member_id == standing.c.member_id, condition(standing))
+            .where(
+                member_tiers.c.member_id == standing.c.member_id,
+                # a sale that moved the member up meanwhile wins (PostgreSQL rechecks this
+                # on the locked row): the review's view of the tier held is stale then
+                member_tiers.c.tier_id.is_not_distinct_from(standing.c.held_id),
+                condition(standing),
+            )
             .values(**values)
         )
         return int(connection.execute(statement).rowcount)

@@ -129,6 +129,15 @@ def test_a_refused_adjustment_leaves_its_idempotency_key_free(
     assert ledger.balance(session, member.id).available == 0
 
 
+def test_an_idempotency_key_for_an_unknown_member_is_a_404(client, session, points_staff):
+    response = client.post(
+        adjustments(999_999),
+        headers=points_staff | {"Idempotency-Key": "k-nobody"},
+        json={"points": 5, "reason": "bonus"},
+    )
+    assert response.status_code == 404, response.get_json()
+
+
 @pytest.mark.parametrize("key", ["", "has space", "x" * 65, "naïve"])
 def test_a_malformed_idempotency_key_is_a_422_naming_the_header(
     client, session, member, points_staff, key

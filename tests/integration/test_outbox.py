@@ -431,8 +431,15 @@ def test_the_scheduling_worker_enqueues_every_job_through_rq(
     queue = f"test-{uuid.uuid4().hex[:8]}"
     connection = Redis.from_url(redis_url)
 
-    enqueued = jobs.scheduler(connection, queue).enqueue_jobs()
-    assert len(Queue(queue, connection=connection)) == len(jobs.JOBS) == len(enqueued)
+    cron = jobs.scheduler(connection, queue)
+    enqueued = cron.enqueue_jobs()
+    frequent = jobs.jobs_to_run(daily=False)
+    # the frequent jobs go at once; the daily review waits for its hour (03:30)
+    assert [job.args for job in enqueued] == [(name,) for name in frequent]
+    assert len(Queue(queue, connection=connection)) == len(frequent)
+    (review,) = [job.to_dict() for job in cron.get_jobs() if job.args == ("review-tiers",)]
+    assert (review["cron"], review["interval"]) == ("30 3 * * *", None)
+    assert review["next_enqueue_time"] is not None
     jobs.work(settings, burst=True, queue_name=queue, logging_level="WARNING")
 
     assert _state(committed_url, seeded) == (0, 60, True)

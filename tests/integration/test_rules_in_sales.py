@@ -348,6 +348,26 @@ def test_every_mistake_in_a_rule_definition_is_reported_at_once(session, clock):
     }, refused.value.errors
 
 
+@pytest.mark.parametrize(
+    ("definition", "errors"),
+    [
+        ({"kind": "spend", "params": "abc"}, {"params"}),
+        ({"kind": "spend", "params": []}, {"params"}),
+        (
+            {"kind": "visit", "params": {"points": 5}, "cap_points": "x", "cap_period": "day"},
+            {"cap_points"},
+        ),
+    ],
+)
+def test_a_field_that_fails_on_its_own_brings_no_second_guessed_errors(
+    session, clock, definition, errors
+):
+    with pytest.raises(InvalidRule) as refused:
+        rule(session, clock, **definition)
+    assert {name.split(".")[0] for name in refused.value.errors} == errors, refused.value.errors
+    assert "params.points" not in refused.value.errors
+
+
 def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
     session, till, keys, clock, engine
 ):

@@ -232,3 +232,15 @@ def test_a_sale_from_before_the_window_counts_nothing_towards_a_tier(session, sh
     assert (old["tier"], old["tier_changed"]) == (None, False)
     recent = _buy(session, shop, keys, clock, member, 10_000, "recent")
     assert (recent["tier"]["code"], recent["tier_changed"]) == ("SILVER", True)
+
+
+def test_the_review_leaves_anonymous_sales_out(session, shop, keys, clock):
+    """Sales without a member group under no member: they reach no tier and break nothing."""
+    sell(session, shop, keys, clock, lines=[BasketLine("SKU-ANON", 1, 60_000)])
+    member, _ = make_member(session, keys, clock)
+    _buy(session, shop, keys, clock, member, 10_000, "known")
+
+    report = _review(session, clock)
+
+    assert (report.upgraded, report.grace_started, report.downgraded) == (0, 0, 0)
+    assert _tier(session, member, clock) == "SILVER"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from loyalty.db import check_sqlite_version
@@ -13,4 +15,4 @@ def test_an_old_sqlite_is_refused_with_what_to_do_instead():
 
 
 def test_this_sqlite_is_new_enough():
-    check_sqlite_version()
+    check_sqlite_version(sqlite3.sqlite_version_info)
