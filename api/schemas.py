@@ -11,7 +11,10 @@ from zoneinfo import available_timezones
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates
 
+from loyalty.idempotency import CLIENT_ID
 from loyalty.ledger.adjustments import MAX_ADJUSTMENT
+
+CLIENT_ID_ERROR = "Printable ASCII without spaces."
 
 MAX_MINOR_UNITS = 10**10  # 100 million in a two-decimal currency: no till sells a line dearer
 MAX_QUANTITY = 10_000
@@ -56,7 +59,10 @@ class StrictBoolean(fields.Boolean):
 def external_id_field() -> fields.String:
     return Text(
         required=True,
-        validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[\x21-\x7e]+$")],
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(CLIENT_ID, error=CLIENT_ID_ERROR),
+        ],
         metadata={"description": "the till's own id: printable ASCII, no spaces"},
     )
 
@@ -348,7 +354,10 @@ class IdempotencyHeaderSchema(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         load_default=None,
-        validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[\x21-\x7e]+$")],
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(CLIENT_ID, error=CLIENT_ID_ERROR),
+        ],
         metadata={
             "description": "makes a retry safe: the same key and body answer with the first "
             "result (200) instead of adjusting again; printable ASCII, no spaces, 1-64"

@@ -7,9 +7,6 @@ balance below zero, and two adjustments racing for the same points cannot both w
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -19,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.db import UPSERT_INSERT
-from loyalty.errors import Conflict, InsufficientPoints, InvalidInput
+from loyalty.errors import InsufficientPoints, InvalidInput
+from loyalty.idempotency import CLIENT_ID, IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.models import AdjustmentRequest, EntryKind
@@ -150,25 +148,10 @@ def adjust_points(
     )
 
 
-# Printable ASCII without spaces, as external ids of sales: what clients put in a header.
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,64}")
-
-
 @dataclass(frozen=True)
 class Idempotency:
     owner: str  # whose key it is: "staff:<id>"
     key: str
-
-
-class IdempotencyKeyReused(Conflict):
-    title = "Idempotency key already used for another request"
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            f"idempotency key {key!r} was already used for a different adjustment; "
-            "use a new key for a new adjustment",
-            field="Idempotency-Key",
-        )
 
 
 @dataclass(frozen=True)
@@ -210,14 +193,13 @@ def adjust_points_once(
     ON CONFLICT DO NOTHING in the adjustment's own transaction, so a retry racing the first
     request waits for it (PostgreSQL; SQLite's write lock serialises them) and then replays its
     result. A refused adjustment rolls the claim back with it: the key stays free."""
-    if not IDEMPOTENCY_KEY.fullmatch(idempotency.key):
+    if not CLIENT_ID.match(idempotency.key):
         raise InvalidInput(
             "an idempotency key is 1 to 64 printable characters without spaces",
             field="Idempotency-Key",
         )
     get_member(session, member_id)  # a 404 before the key's row refers to the member
-    request = {"member_id": member_id, "points": points, "reason": reason}
-    request_hash = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    request_hash = fingerprint({"member_id": member_id, "points": points, "reason": reason})
     session.flush()
     connection = session.connection()
     claimed = connection.execute(
@@ -239,7 +221,7 @@ def adjust_points_once(
             )
         ).one()
         if first.request_hash != request_hash or first.result is None:
-            raise IdempotencyKeyReused(idempotency.key)
+            raise IdempotencyConflict("idempotency key", idempotency.key, field="Idempotency-Key")
         return Outcome(_as_adjustment(first.result), created=False)
     adjustment = adjust_points(
         session, member_id=member_id, points=points, reason=reason, actor=actor, now=now

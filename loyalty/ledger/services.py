@@ -131,6 +131,11 @@ def balance(session: Session, member_id: int) -> Balance:
     return Balance(available=row.available, pending=row.pending)
 
 
+def matured(now: datetime | ColumnElement[Any]) -> Callable[[FromClause], ColumnElement[bool]]:
+    """Lots still locked whose wait is over at `now` (a moment, or a bound parameter)."""
+    return lambda lots: and_(lots.c.unlocked.is_(False), lots.c.unlocks_at <= now)
+
+
 def matured_points(member_id: Any) -> Any:
     """Pending points whose wait was over at `:now` but that no unlock has moved yet: the member
     can spend them, because a redemption unlocks them first. Looked for only when the account
@@ -139,8 +144,7 @@ def matured_points(member_id: Any) -> Any:
         select(func.coalesce(func.sum(_lots.c.remaining), 0))
         .where(
             _lots.c.member_id == member_id,
-            _lots.c.unlocked.is_(False),
-            _lots.c.unlocks_at <= bindparam("now", type_=UtcDateTime()),
+            matured(bindparam("now", type_=UtcDateTime()))(_lots),
         )
         .scalar_subquery()
     )
@@ -378,10 +382,6 @@ def latest_entry_id(session: Session) -> int:
     return int(
         session.connection().execute(select(func.coalesce(func.max(_entries.c.id), 0))).scalar_one()
     )
-
-
-def matured(now: datetime) -> Callable[[FromClause], ColumnElement[bool]]:
-    return lambda lots: and_(lots.c.unlocked.is_(False), lots.c.unlocks_at <= now)
 
 
 def soonest_expiry_first(lots: FromClause) -> list[ColumnElement[Any]]:

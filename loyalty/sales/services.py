@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -15,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.db import UPSERT_INSERT
 from loyalty.errors import DomainError, InvalidInput
+from loyalty.idempotency import CLIENT_ID, IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
 from loyalty.members.services import Identification, LookupKeys, identify, identify_by_id
@@ -34,7 +32,7 @@ from loyalty.rules.services import (
     record_awards,
     withdraw_awards,
 )
-from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
+from loyalty.sales.errors import SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleLine, SaleReturn, SaleStatus
 from loyalty.stores.models import TerminalLike
 from loyalty.tiers.services import (
@@ -45,9 +43,6 @@ from loyalty.tiers.services import (
     upgrade_after_sale,
     window_start,
 )
-
-# What the API accepts as an external id: printable ASCII without spaces.
-EXTERNAL_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 # A till's clock may run ahead; beyond this a sale "from the future" is a mistake, not skew.
 MAX_CLOCK_SKEW = timedelta(hours=24)
@@ -81,11 +76,6 @@ class Recorded:
 
     created: bool
     result: dict[str, Any]
-
-
-def fingerprint(request: object) -> str:
-    canonical = json.dumps(asdict(request), sort_keys=True, default=str)  # type: ignore[call-overload]
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _resolve_member(
@@ -505,7 +495,7 @@ def _locked_sale(session: Session, terminal: TerminalLike, external_id: str) -> 
     """The sale, locked against a concurrent return or void of the same sale (PostgreSQL; on
     SQLite the write transaction already excludes them). Another store's sales do not exist
     for this terminal."""
-    if not EXTERNAL_ID.fullmatch(external_id):
+    if not CLIENT_ID.match(external_id):
         raise UnknownSale(external_id)  # no sale can have such an id; spare the database
     sale = session.scalars(
         select(Sale)

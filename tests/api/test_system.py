@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import redis
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from flask import Flask
 
 import loyalty.models  # noqa: F401 - the full metadata
 from api.app import create_app
-from loyalty.db import Base
 from tests.conftest import app_settings
 from tests.factories import make_till
 
@@ -120,9 +117,3 @@ def test_the_rate_limit_is_shared_through_redis(database_url, redis_url, app, se
     second = create_app(settings)
     assert _hammer_unknown_cards(second, till.headers, 2) == [404, 429]
     assert redis.Redis.from_url(redis_url).dbsize() > 0
-
-
-def test_the_migrations_create_exactly_the_models(engine):
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert diff == []

@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 
 from loyalty.clock import FixedClock
 from loyalty.errors import InvalidInput
+from loyalty.idempotency import IdempotencyConflict
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry, PointLot
 from loyalty.members.models import Member
 from loyalty.members.services import LookupKeys
 from loyalty.program import update_program
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.errors import IdempotencyConflict, SaleClosed, UnknownSale
+from loyalty.sales.errors import SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleStatus
 from loyalty.sales.services import ReturnRequest, record_return, void_sale
 from tests.factories import Till, make_member, make_till, sell

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from loyalty.db import check_sqlite_version
@@ -12,7 +10,3 @@ from loyalty.db import check_sqlite_version
 def test_an_old_sqlite_is_refused_with_what_to_do_instead():
     with pytest.raises(RuntimeError, match=r"SQLite is 3\.31\.1; .* needs 3\.35 or later"):
         check_sqlite_version((3, 31, 1))
-
-
-def test_this_sqlite_is_new_enough():
-    check_sqlite_version(sqlite3.sqlite_version_info)
