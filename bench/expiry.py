@@ -23,9 +23,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.orm import Session
+from till import drop_database, fresh_database
 
 from loyalty import migrate
 from loyalty.db import make_engine
@@ -88,22 +88,6 @@ SEED = [
     "SELECT setval(pg_get_serial_sequence('point_entries', 'id'), 3 * :members)",
     "SELECT setval(pg_get_serial_sequence('point_lots', 'id'), 2 * :members)",
 ]
-
-
-def fresh_database(admin_url: str, name: str) -> str:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def seed(url: str, members: int) -> float:

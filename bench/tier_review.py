@@ -23,8 +23,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from expiry import drop_database, fresh_database
 from sqlalchemy import text
+from till import drop_database, fresh_database
 
 from loyalty import migrate
 from loyalty.db import make_engine, session_scope

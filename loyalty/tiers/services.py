@@ -28,6 +28,9 @@ from loyalty.sales.models import Sale, SaleStatus
 from loyalty.tiers.models import MemberTier, Tier, TierView
 from loyalty.versioned import VersionedCache
 
+_member_tiers = cast("Table", MemberTier.__table__)
+_tiers = cast("Table", Tier.__table__)
+
 
 def _view(tier: Tier | None) -> TierView | None:
     if tier is None:
@@ -265,7 +268,7 @@ def tier_rows(session: Session, config_version: str) -> list[TierRow]:
 
 
 def _held_tier_upsert(dialect_insert: Any) -> Any:
-    insert_held = dialect_insert(cast("Table", MemberTier.__table__)).values(
+    insert_held = dialect_insert(_member_tiers).values(
         member_id=bindparam("member_id"), tier_id=bindparam("tier_id"), since=bindparam("since")
     )
     return insert_held.on_conflict_do_update(
@@ -388,29 +391,34 @@ class ReviewReport:
     floors_ended: int = 0
 
 
+def _highest_reached(value: Any, column: Any) -> Any:
+    """`column` of the highest-ranked tier whose threshold `value` meets (NULL: none)."""
+    return (
+        select(column)
+        .where(_tiers.c.threshold <= value)
+        .order_by(_tiers.c.rank.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _standing(program: ProgramSettings, now: datetime) -> Any:
-    """For every member with a tier row: the rank they hold and the tier (and rank) their
-    qualifying value reaches now; -1 stands for no tier."""
-    member_tiers = cast("Table", MemberTier.__table__)
-    tiers = cast("Table", Tier.__table__)
-    held = tiers.alias("held")
+    """For every member with a tier row: the tier they hold, its rank, and the tier (and rank)
+    their qualifying value reaches now; -1 stands for no tier."""
+    held = _tiers.alias("held")
     values = _qualifying_query(program, now).subquery("qualifying")
     value = func.coalesce(values.c.value, 0)
-    reached = select(tiers.c.id, tiers.c.rank).where(tiers.c.threshold <= value)
-    highest = reached.order_by(tiers.c.rank.desc()).limit(1)
     return (
         select(
-            member_tiers.c.member_id,
-            member_tiers.c.tier_id.label("held_id"),
+            _member_tiers.c.member_id,
+            _member_tiers.c.tier_id.label("held_id"),
             func.coalesce(held.c.rank, -1).label("held_rank"),
-            highest.with_only_columns(tiers.c.id).scalar_subquery().label("earned_id"),
-            func.coalesce(highest.with_only_columns(tiers.c.rank).scalar_subquery(), -1).label(
-                "earned_rank"
-            ),
+            _highest_reached(value, _tiers.c.id).label("earned_id"),
+            func.coalesce(_highest_reached(value, _tiers.c.rank), -1).label("earned_rank"),
         )
         .select_from(
-            member_tiers.outerjoin(held, held.c.id == member_tiers.c.tier_id).outerjoin(
-                values, values.c.member_id == member_tiers.c.member_id
+            _member_tiers.outerjoin(held, held.c.id == _member_tiers.c.tier_id).outerjoin(
+                values, values.c.member_id == _member_tiers.c.member_id
             )
         )
         .subquery("standing")
@@ -419,19 +427,13 @@ def _standing(program: ProgramSettings, now: datetime) -> Any:
 
 def _first_tiers(program: ProgramSettings, now: datetime) -> Any:
     """Members who have no tier row yet but whose sales reach a tier: their rows."""
-    member_tiers = cast("Table", MemberTier.__table__)
-    tiers = cast("Table", Tier.__table__)
     values = _qualifying_query(program, now).subquery("qualifying")
-    earned = (
-        select(tiers.c.id)
-        .where(tiers.c.threshold <= values.c.value)
-        .order_by(tiers.c.rank.desc())
-        .limit(1)
-        .scalar_subquery()
+    earned = _highest_reached(values.c.value, _tiers.c.id)
+    has_row = select(_member_tiers.c.member_id).where(
+        _member_tiers.c.member_id == values.c.member_id
     )
-    has_row = select(member_tiers.c.member_id).where(member_tiers.c.member_id == values.c.member_id)
     return (
-        insert(member_tiers)
+        insert(_member_tiers)
         .from_select(
             ["member_id", "tier_id", "since"],
             select(values.c.member_id, earned, literal(now, UtcDateTime())).where(
@@ -440,7 +442,7 @@ def _first_tiers(program: ProgramSettings, now: datetime) -> Any:
                 ~has_row.exists(),
             ),
         )
-        .returning(member_tiers.c.member_id)
+        .returning(_member_tiers.c.member_id)
     )
 
 
@@ -453,10 +455,9 @@ def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> R
         return report
     session.flush()
     connection = session.connection()
-    member_tiers = cast("Table", MemberTier.__table__)
     report.floors_ended = connection.execute(
-        update(member_tiers)
-        .where(member_tiers.c.floor_until <= now)
+        update(_member_tiers)
+        .where(_member_tiers.c.floor_until <= now)
         .values(floor_tier_id=None, floor_until=None)
     ).rowcount
     # counted from RETURNING: psycopg reports no row count for this INSERT … SELECT
@@ -470,19 +471,19 @@ def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> R
         if to_earned:
             values |= {"tier_id": standing.c.earned_id, "since": now}
         statement = (
-            update(member_tiers)
+            update(_member_tiers)
             .where(
-                member_tiers.c.member_id == standing.c.member_id,
+                _member_tiers.c.member_id == standing.c.member_id,
                 # a sale that moved the member up meanwhile wins (PostgreSQL rechecks this
                 # on the locked row): the review's view of the tier held is stale then
-                member_tiers.c.tier_id.is_not_distinct_from(standing.c.held_id),
+                _member_tiers.c.tier_id.is_not_distinct_from(standing.c.held_id),
                 condition(standing),
             )
             .values(**values)
         )
         return int(connection.execute(statement).rowcount)
 
-    below = member_tiers.c.below_since
+    below = _member_tiers.c.below_since
     report.upgraded += change(
         lambda s: s.c.earned_rank > s.c.held_rank, to_earned=True, below_since=None
     )
