@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
@@ -30,6 +42,15 @@ from loyalty.versioned import VersionedCache
 
 _member_tiers = cast("Table", MemberTier.__table__)
 _tiers = cast("Table", Tier.__table__)
+# The review's qualifying values, summed once per run and read by each of its statements:
+# a temporary table lives in the review's own connection and transaction only.
+_review_values = Table(
+    "tier_review_values",
+    MetaData(),
+    Column("member_id", BigInteger, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 
 
 def _view(tier: Tier | None) -> TierView | None:
@@ -402,11 +423,11 @@ def _highest_reached(value: Any, column: Any) -> Any:
     )
 
 
-def _standing(program: ProgramSettings, now: datetime) -> Any:
+def _standing() -> Any:
     """For every member with a tier row: the tier they hold, its rank, and the tier (and rank)
     their qualifying value reaches now; -1 stands for no tier."""
     held = _tiers.alias("held")
-    values = _qualifying_query(program, now).subquery("qualifying")
+    values = _review_values
     value = func.coalesce(values.c.value, 0)
     return (
         select(
@@ -425,9 +446,9 @@ def _standing(program: ProgramSettings, now: datetime) -> Any:
     )
 
 
-def _first_tiers(program: ProgramSettings, now: datetime) -> Any:
+def _first_tiers(now: datetime) -> Any:
     """Members who have no tier row yet but whose sales reach a tier: their rows."""
-    values = _qualifying_query(program, now).subquery("qualifying")
+    values = _review_values
     earned = _highest_reached(values.c.value, _tiers.c.id)
     has_row = select(_member_tiers.c.member_id).where(
         _member_tiers.c.member_id == values.c.member_id
@@ -437,9 +458,7 @@ def _first_tiers(program: ProgramSettings, now: datetime) -> Any:
         .from_select(
             ["member_id", "tier_id", "since"],
             select(values.c.member_id, earned, literal(now, UtcDateTime())).where(
-                values.c.member_id.is_not(None),  # anonymous sales group under NULL
-                earned.is_not(None),
-                ~has_row.exists(),
+                earned.is_not(None), ~has_row.exists()
             ),
         )
         .returning(_member_tiers.c.member_id)
@@ -460,13 +479,24 @@ def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> R
         .where(_member_tiers.c.floor_until <= now)
         .values(floor_tier_id=None, floor_until=None)
     ).rowcount
+    qualifying = _qualifying_query(program, now).subquery("qualifying")
+    _review_values.create(connection)  # a failed review rolls its creation back with it
+    connection.execute(
+        insert(_review_values).from_select(
+            ["member_id", "value"],
+            # anonymous sales group under a NULL member: they reach no tier
+            select(qualifying.c.member_id, qualifying.c.value).where(
+                qualifying.c.member_id.is_not(None)
+            ),
+        )
+    )
     # counted from RETURNING: psycopg reports no row count for this INSERT … SELECT
-    report.upgraded = len(connection.execute(_first_tiers(program, now)).all())
+    report.upgraded = len(connection.execute(_first_tiers(now)).all())
 
     def change(condition: Any, *, to_earned: bool, below_since: datetime | None) -> int:
         """UPDATE the rows whose standing meets `condition`: move them to the tier they reach
         (from `now`), or only set when they went below it."""
-        standing = _standing(program, now)
+        standing = _standing()
         values: dict[str, Any] = {"below_since": below_since}
         if to_earned:
             values |= {"tier_id": standing.c.earned_id, "since": now}
@@ -504,6 +534,7 @@ def review_tiers(session: Session, program: ProgramSettings, now: datetime) -> R
         to_earned=False,
         below_since=now,
     )
+    _review_values.drop(connection)
     session.expire_all()  # MemberTier objects loaded before the review are stale now
     return report
 
