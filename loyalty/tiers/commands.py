@@ -142,7 +142,8 @@ def change_command(
 @tiers_group.command("review")
 def review_command() -> None:
     """The periodic review: upgrades where a threshold is now met, downgrades after the grace
-    period, and floors that have ended. Run it daily (cron, a systemd timer)."""
+    period, and floors that have ended, now. Scheduled, it is the daily job review-tiers
+    (`loyalty run-jobs --daily`, or `loyalty worker --schedule`)."""
     with unit_of_work() as session:
         report = review_tiers(session, get_program(session), clock.now())
     click.echo(f"upgraded: {report.upgraded}")
