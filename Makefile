@@ -31,11 +31,12 @@ seed: migrate
 ## Serve the member page, the till API and the console on the embedded SQLite database.
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs)"
-	$(BIN)/flask --app 'api.app:create_app' run --host $(HOST) --port $(PORT)
+	$(BIN)/flask --app 'server.app:create_app' run --host $(HOST) --port $(PORT)
 
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy

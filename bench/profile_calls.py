@@ -33,9 +33,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
 
-from api.app import create_app
-from api.extensions import db
 from loyalty.settings import load_settings
+from server.app import create_app
+from server.core.extensions import db
 
 DATABASE = f"loyalty_bench_profile_{os.getpid()}"
 KINDS = ("bare", "identify", "sale", "redeem")

@@ -55,11 +55,12 @@ from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.numbers import new_card_number
 from loyalty.cards.qr import sign_card
 from loyalty.db import make_engine, session_scope
+from loyalty.enrolment.services import enrol
 from loyalty.ledger.expiry import lot_expiry
 from loyalty.ledger.models import EntryKind, PointAccount, PointEntry, PointLot
 from loyalty.ledger.services import check_ledger, credit
 from loyalty.members.models import Member, MemberStatus
-from loyalty.members.services import Enrolment, enrol
+from loyalty.members.services import Enrolment
 from loyalty.program import ProgramSettings, ensure_program, get_program
 from loyalty.sales.models import Sale
 from loyalty.stores.services import create_store, create_terminal
@@ -860,9 +861,9 @@ def run_all(bench: Bench, card_key: str) -> None:
                 "bare_flask:app", config, env={}, chdir=BENCH_DIR, log_name="bare-gunicorn"
             ) as (base_url, pid):
                 bench.measure(base_url, config.label, "bare flask", "bare", pid)
-        print(f"server: api.wsgi:app, gunicorn {config.label}", flush=True)
+        print(f"server: server.wsgi:app, gunicorn {config.label}", flush=True)
         with gunicorn(
-            "api.wsgi:app", config, env=env, chdir=PROJECT_ROOT, log_name="till-gunicorn"
+            "server.wsgi:app", config, env=env, chdir=PROJECT_ROOT, log_name="till-gunicorn"
         ) as (base_url, pid):
             for scenario in args.scenarios * args.rounds:
                 if scenario == "sales+rules":

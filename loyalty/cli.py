@@ -1,26 +1,44 @@
-"""`loyalty …`: the operator's commands. Plain click over the domain services (no Flask)."""
+"""`loyalty …`: the operator's commands. Plain click over the domain services (no Flask).
+
+Each area keeps its commands beside its services (`<area>/commands.py`, a COMMANDS list); the
+packages above the domain (the POS adapter) add theirs through the `loyalty.commands` entry
+point group, since the domain may not import them."""
 
 from __future__ import annotations
 
-import sys
+import os
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from loyalty import migrate
 from loyalty.cards.services import create_batch, printer_csv
-from loyalty.commandline import CommandGroup, actor, clock, lookup_keys, unit_of_work
-from loyalty.demo import seed_demo
-from loyalty.ledger.services import check_ledger
-from loyalty.members.models import Member
+from loyalty.commandline import CommandGroup, actor, clock, unit_of_work
+from loyalty.demo import DEMO_KEY_FILE, seed_demo
+from loyalty.jobs import commands as jobs_commands
+from loyalty.ledger import commands as ledger_commands
+from loyalty.members import commands as members_commands
 from loyalty.program import ensure_program
+from loyalty.reports import commands as reports_commands
+from loyalty.rules import commands as rules_commands
 from loyalty.settings import load_settings
-from loyalty.stores.services import batch_terminal, create_store, create_terminal, find_store
-from pos_adapter.batch_import import ImportFileError, count_sales, import_sales
+from loyalty.staff import commands as staff_commands
+from loyalty.stores.services import create_store, create_terminal, find_store
+from loyalty.tiers import commands as tiers_commands
+
+PLUGIN_GROUP = "loyalty.commands"
+
+
+def _version() -> str:
+    try:
+        return version("loyalty")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 @click.group(cls=CommandGroup)
+@click.version_option(_version(), prog_name="loyalty", message="%(prog)s %(version)s")
 def main() -> None:
     """Loyalty platform administration. Reads LOYALTY_DATABASE_URL like the server does."""
 
@@ -28,10 +46,10 @@ def main() -> None:
 @main.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade every table, and the default program settings."""
-    migrate.upgrade(load_settings().database_url)
+    done = migrate.upgrade_reporting(load_settings().database_url)
     with unit_of_work() as session:
         ensure_program(session, clock.now())
-    click.echo("database is up to date")
+    click.echo(done.describe())
 
 
 @main.command("create-store")
@@ -48,7 +66,7 @@ def create_store_command(code: str, name: str) -> None:
 @click.argument("store_code")
 @click.argument("name")
 def create_terminal_command(store_code: str, name: str) -> None:
-    """Add a till to a store and print its API key. The key is shown this once only."""
+    """Add a till to a store and print its API key, which is shown this once only."""
     with unit_of_work() as session:
         store = find_store(session, store_code)
         terminal, key = create_terminal(
@@ -64,9 +82,9 @@ def create_terminal_command(store_code: str, name: str) -> None:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="CSV for the card printer: number, printed number, QR payload",
+    help="The CSV for the card printer: number, printed number, QR payload.",
 )
-@click.option("--note", default=None, help="e.g. the print run or campaign")
+@click.option("--note", default=None, help="A note, e.g. the print run or campaign.")
 def create_cards_command(count: int, out: Path, note: str | None) -> None:
     """Create a batch of unassigned cards, to be activated at a till."""
     # Written beside the target and renamed once the cards are committed: a file that cannot be
@@ -96,70 +114,54 @@ def create_cards_command(count: int, out: Path, note: str | None) -> None:
     click.echo(f"batch {batch.id}: {count} cards written to {out}")
 
 
-@main.command("import-transactions")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--store", "store_code", required=True, help="code of the store the sales belong to")
-def import_transactions_command(path: Path, store_code: str) -> None:
-    """Import past sales from a CSV (see pos_adapter/batch_import.py for the columns).
-
-    Sales already imported are recognised by their external_id and left as they were.
-    """
+def _read_demo_key(path: Path) -> str | None:
     try:
-        total = count_sales(path)
-    except ImportFileError as exc:
-        raise click.ClickException(str(exc)) from exc
-    with unit_of_work() as session:
-        store = find_store(session, store_code)
-        terminal = batch_terminal(session, store=store, actor=actor(), now=clock.now())
-        with click.progressbar(length=total, label="importing sales", file=sys.stderr) as bar:
-            report = import_sales(
-                session,
-                path,
-                terminal=terminal,
-                keys=lookup_keys(),
-                now=clock.now,
-                on_sale=lambda: bar.update(1),
-                checkpoint=session.commit,
-            )
-    click.echo(
-        f"{report.recorded} sales recorded, {report.replayed} already there, "
-        f"{len(report.failed)} refused"
-    )
-    for row, external_id, why in report.failed:
-        click.echo(f"  row {row} (sale {external_id}): {why}", err=True)
-    if report.failed:
-        sys.exit(1)
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
-@main.command("check-ledger")
-def check_ledger_command() -> None:
-    """Verify that every balance equals its entries and lots. Exits 1 on any difference."""
-    with unit_of_work() as session:
-        problems = check_ledger(session)
-        ids = {problem.member_id for problem in problems}
-        names = {
-            row.id: row.name
-            for row in session.execute(select(Member.id, Member.name).where(Member.id.in_(ids)))
-        }
-    for problem in problems:
-        name = names.get(problem.member_id)
-        who = f"member {problem.member_id}" + (f" ({name})" if name else "")
-        click.echo(f"{who}: {problem.problem}", err=True)
-    if problems:
-        click.echo(f"{len(problems)} discrepancies", err=True)
-        sys.exit(1)
-    click.echo("ledger is consistent")
+def _write_demo_key(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
 
 
 @main.command("seed-demo")
-def seed_demo_command() -> None:
-    """Add the demo store, till, members and sales (again: changes nothing but the till key)."""
+@click.option("--new-key", is_flag=True, help="Give the demo till a new key (the old one stops).")
+def seed_demo_command(*, new_key: bool) -> None:
+    """Add the demo store, till, members and sales; seeding again changes nothing."""
+    settings = load_settings()
+    key_file = settings.instance_path / DEMO_KEY_FILE
     with unit_of_work() as session:
         ensure_program(session, clock.now())
-        seed = seed_demo(session, keys=lookup_keys(), clock=clock)
+        seed = seed_demo(
+            session,
+            keys=settings.lookup_keys,
+            clock=clock,
+            known_key=None if new_key else _read_demo_key(key_file),
+        )
+    _write_demo_key(key_file, seed.terminal_key)
     state = "created" if seed.created else "already there"
     click.echo(f"demo store {seed.store.code}: {state}; {len(seed.members)} members")
-    click.echo(f"demo till key (new each seed): {seed.terminal_key}")
+    renewed = "new" if seed.key_renewed else "unchanged"
+    click.echo(f"demo till key ({renewed}, kept in {key_file}): {seed.terminal_key}")
+
+
+for _area in (
+    jobs_commands,
+    ledger_commands,
+    members_commands,
+    reports_commands,
+    rules_commands,
+    staff_commands,
+    tiers_commands,
+):
+    for _command in _area.COMMANDS:
+        main.add_command(_command)
+for _plugin in entry_points(group=PLUGIN_GROUP):
+    main.add_command(_plugin.load(), _plugin.name)
 
 
 def run() -> None:
@@ -168,27 +170,3 @@ def run() -> None:
 
 if __name__ == "__main__":
     run()
-
-
-def _register_area_commands() -> None:
-    """Each area keeps its commands beside its services, in `<area>/commands.py`."""
-    from loyalty.ledger import commands as ledger_commands  # noqa: PLC0415
-    from loyalty.members import commands as members_commands  # noqa: PLC0415
-    from loyalty.reports import commands as reports_commands  # noqa: PLC0415
-    from loyalty.rules import commands as rules_commands  # noqa: PLC0415
-    from loyalty.staff import commands as staff_commands  # noqa: PLC0415
-    from loyalty.tiers import commands as tiers_commands  # noqa: PLC0415
-
-    for module in (
-        ledger_commands,
-        members_commands,
-        reports_commands,
-        rules_commands,
-        staff_commands,
-        tiers_commands,
-    ):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register_area_commands()

@@ -33,3 +33,9 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    """(year, month) `months` later (or earlier, when negative)."""
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1

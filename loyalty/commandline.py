@@ -1,12 +1,15 @@
 """What every `loyalty` command shares: the clock, who is acting, one unit of work per command,
-and errors reported as one line (never a traceback). Kept apart from cli.py so that each area's
-own `commands.py` can use it."""
+errors reported as one line (never a traceback), and plain tables and JSON files. Kept apart
+from cli.py so that each area's own `commands.py` can use it; it imports nothing but the
+shared kernel, so any area may."""
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,10 +19,11 @@ from sqlalchemy.orm import Session
 from loyalty.clock import SystemClock
 from loyalty.db import make_engine, session_scope
 from loyalty.errors import DomainError
-from loyalty.members.services import LookupKeys
-from loyalty.settings import load_settings
+from loyalty.settings import LookupKeys, load_settings
 
 clock = SystemClock()
+
+JSON_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def actor() -> str:
@@ -42,8 +46,38 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def lookup_keys() -> LookupKeys:
-    settings = load_settings()
-    return LookupKeys(card_key=settings.card_key, phone_region=settings.phone_region)
+    return load_settings().lookup_keys
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path} is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(
+            f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain columns, wide enough for their longest cell, for a terminal or a pipe."""
+    widths = [max(len(cell) for cell in column) for column in zip(headings, *rows, strict=True)]
+    lines = [headings, ["-" * width for width in widths], *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def refusal(label: str, exc: DomainError) -> str:
+    """The refusal and a line per field message (a message that only repeats it is left out)."""
+    lines = [f"{label}: {exc.detail}"]
+    for field, messages in exc.errors.items():
+        lines.extend(f"  {field}: {message}" for message in messages if message != exc.detail)
+    return "\n".join(lines)
 
 
 class CommandGroup(click.Group):

@@ -1,7 +1,9 @@
 """Demo data for `make run`: a store, a till, members with cards and some history.
 
 Seeding again changes no data: the same members and sales are found (sales replay by their
-external ids). The till's key cannot be read back, so a re-seed gives the till a new key.
+external ids). The till's key is only stored hashed, so the CLI keeps the key it was given in
+the instance folder (`DEMO_KEY_FILE`) and hands it back here: while it still opens the demo
+till, a re-seed keeps it, so `make run` prints the same key every time.
 """
 
 from __future__ import annotations
@@ -12,16 +14,25 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.checkout.returns import ReturnRequest, record_return
+from loyalty.checkout.services import Basket, SaleRequest, record_sale
 from loyalty.clock import Clock
+from loyalty.enrolment.services import enrol
 from loyalty.members.models import Member
-from loyalty.members.services import Enrolment, LookupKeys, enrol
+from loyalty.members.services import Enrolment
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import Basket, ReturnRequest, SaleRequest, record_return, record_sale
+from loyalty.settings import LookupKeys
 from loyalty.stores.models import Store, Terminal
-from loyalty.stores.services import create_store, create_terminal, rotate_key
+from loyalty.stores.services import (
+    authenticate_terminal,
+    create_store,
+    create_terminal,
+    rotate_key,
+)
 
 DEMO_STORE = "DEMO-01"
 DEMO_TILL = "Till 1"
+DEMO_KEY_FILE = "demo-till-key"
 ACTOR = "cli:seed-demo"
 
 MEMBERS = [
@@ -65,9 +76,22 @@ class DemoSeed:
     terminal_key: str
     members: list[Member]
     created: bool
+    key_renewed: bool
 
 
-def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
+def _demo_key(session: Session, terminal: Terminal, known_key: str | None) -> str | None:
+    """The known key if it still opens the demo till, else None."""
+    if known_key is None:
+        return None
+    found = authenticate_terminal(session, known_key)
+    return known_key if found is not None and found.id == terminal.id else None
+
+
+def seed_demo(
+    session: Session, *, keys: LookupKeys, clock: Clock, known_key: str | None = None
+) -> DemoSeed:
+    """Seed the demo shop. `known_key`: the demo till's key from an earlier seed, kept when it
+    still works (None, or a key that no longer works, gives the till a new one)."""
     now = clock.now()
     store = session.scalars(select(Store).where(Store.code == DEMO_STORE)).first()
     created = store is None
@@ -76,11 +100,14 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
             session, code=DEMO_STORE, name="Demo corner shop", actor=ACTOR, now=now
         )
         terminal, key = create_terminal(session, store=store, name=DEMO_TILL, actor=ACTOR, now=now)
+        renewed = True
     else:
         terminal = session.scalars(
             select(Terminal).where(Terminal.store_id == store.id, Terminal.name == DEMO_TILL)
         ).one()
-        key = rotate_key(session, terminal=terminal, actor=ACTOR, now=now)
+        kept = _demo_key(session, terminal, known_key)
+        renewed = kept is None
+        key = kept or rotate_key(session, terminal=terminal, actor=ACTOR, now=now)
 
     # Sales are dated from when the demo was first seeded, so a re-seed replays them unchanged.
     anchor = store.created_at.replace(microsecond=0)
@@ -92,15 +119,8 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
             )
         ).first()
         if member is None:
-            member, _card = enrol(
-                session,
-                enrolment,
-                card_key=keys.card_key,
-                phone_region=keys.phone_region,
-                actor=ACTOR,
-                now=now,
-                store_id=store.id,
-            )
+            joined = enrol(session, enrolment, keys=keys, actor=ACTOR, now=now, store_id=store.id)
+            member = session.get_one(Member, joined.id)
         members.append(member)
 
     for week in range(6):
@@ -136,4 +156,4 @@ def seed_demo(session: Session, *, keys: LookupKeys, clock: Clock) -> DemoSeed:
         now=now,
         request=ReturnRequest(external_id="demo-return-01", lines=[("MILK-1L", 1)]),
     )
-    return DemoSeed(store, terminal, key, members, created)
+    return DemoSeed(store, terminal, key, members, created, renewed)

@@ -1,16 +1,33 @@
-"""Exactly-once requests: ids a client chooses (a till's `external_id`, a back office's
-`Idempotency-Key`), and the fingerprint of a request's body that tells a replay, answered with
-the first result, from a reuse of the id for something else, which is a conflict."""
+"""Exactly-once requests: ids a client chooses (a till's `external_id`, an `Idempotency-Key`
+header), and the fingerprint of a request's body that tells a replay, answered with the first
+result, from a reuse of the id for something else, which is a conflict.
+
+Sales, returns and voids are exactly-once by their own tables. Every other write that takes an
+`Idempotency-Key` (an enrolment, a card handed out, blocked or replaced, a staff adjustment)
+goes through `once`: the key is claimed with INSERT … ON CONFLICT DO NOTHING in the request's
+own transaction, so a retry racing the first request waits for it (PostgreSQL; SQLite's write
+lock serialises them) and then answers its result; a refused request rolls the claim back with
+it, so the key stays free.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import asdict, is_dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar, cast
 
-from loyalty.errors import Conflict
+from sqlalchemy import JSON, String, Table, UniqueConstraint, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from loyalty.db import UPSERT_INSERT, Base, BigIntPK, UtcDateTime
+from loyalty.errors import Conflict, InvalidInput
+from loyalty.results import restored, stored
+
+T = TypeVar("T")
 
 # Printable ASCII without spaces, 1 to 64 characters: fits a header, a URL and a column.
 CLIENT_ID = re.compile(r"\A[\x21-\x7e]{1,64}\Z")
@@ -32,3 +49,95 @@ class IdempotencyConflict(Conflict):
             f"use a new {field} for a new request",
             field=field,
         )
+
+
+class IdempotentRequest(Base):
+    """A request sent with an idempotency key, and its first result. Keys belong to their
+    `owner` (the terminal or staff key that sent them), so two callers cannot collide."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("owner", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(40))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # filled in by the request that claimed the key, in the same transaction
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    owner: str  # whose key it is: "staff:<id>", "terminal:<id>"
+    key: str
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """`created` is False when the request replayed one already carried out."""
+
+    result: T
+    created: bool
+
+
+_requests = cast("Table", IdempotentRequest.__table__)
+_CLAIM_KEY = {
+    name: dialect_insert(_requests)
+    .on_conflict_do_nothing(index_elements=["owner", "idempotency_key"])
+    .returning(_requests.c.id)
+    for name, dialect_insert in UPSERT_INSERT.items()
+}
+HEADER = "Idempotency-Key"
+
+
+def once(
+    session: Session,
+    idempotency: Idempotency | None,
+    *,
+    operation: str,
+    request: Any,
+    result_type: type[T],
+    run: Callable[[], T],
+    now: datetime,
+) -> Outcome[T]:
+    """`run()` at most once per idempotency key (every time without one). `request` is what
+    makes two calls the same (the body and the path's ids); the same key with another request,
+    or for another operation, is a conflict."""
+    if idempotency is None:
+        return Outcome(run(), created=True)
+    if not CLIENT_ID.match(idempotency.key):
+        raise InvalidInput(
+            "an idempotency key is 1 to 64 printable characters without spaces", field=HEADER
+        )
+    request_hash = fingerprint({"operation": operation, "request": request})
+    session.flush()
+    connection = session.connection()
+    claimed = connection.execute(
+        _CLAIM_KEY[connection.dialect.name],
+        {
+            "owner": idempotency.owner,
+            "idempotency_key": idempotency.key,
+            "operation": operation,
+            "request_hash": request_hash,
+            "result": None,
+            "created_at": now,
+        },
+    ).scalar_one_or_none()
+    if claimed is None:
+        first = connection.execute(
+            select(_requests.c.request_hash, _requests.c.result).where(
+                _requests.c.owner == idempotency.owner,
+                _requests.c.idempotency_key == idempotency.key,
+            )
+        ).one()
+        if first.request_hash != request_hash or first.result is None:
+            raise IdempotencyConflict("idempotency key", idempotency.key, field=HEADER)
+        return Outcome(restored(first.result, result_type), created=False)
+    result = run()
+    session.flush()
+    connection.execute(
+        update(_requests).where(_requests.c.id == claimed).values(result=stored(result))
+    )
+    return Outcome(result, created=True)

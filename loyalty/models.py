@@ -3,8 +3,10 @@
 from loyalty.audit.models import AuditEntry
 from loyalty.cards.models import Card, CardBatch
 from loyalty.db import Base
+from loyalty.idempotency import IdempotentRequest
+from loyalty.jobs.models import JobRun
 from loyalty.ledger.models import LotDraw, PointAccount, PointEntry, PointLot
-from loyalty.members.models import Member
+from loyalty.members.models import ConsentEvent, Member
 from loyalty.messaging.models import OutboxMessage
 from loyalty.program import Program
 from loyalty.rules.models import EarnAward, EarnRule
@@ -18,8 +20,11 @@ __all__ = [
     "Base",
     "Card",
     "CardBatch",
+    "ConsentEvent",
     "EarnAward",
     "EarnRule",
+    "IdempotentRequest",
+    "JobRun",
     "LotDraw",
     "Member",
     "MemberTier",

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy.exc import DataError
 
+from loyalty.checkout.services import Basket, SaleRequest, record_sale
 from loyalty.errors import DomainError
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import Basket, SaleRequest, record_sale
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from loyalty.members.services import LookupKeys
+    from loyalty.settings import LookupKeys
     from loyalty.stores.models import Terminal
 
 REQUIRED_COLUMNS = {"external_id", "occurred_at", "sku", "quantity", "unit_price"}

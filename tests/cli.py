@@ -3,10 +3,16 @@ choosing. A traceback fails the test; a clean refusal exits non-zero with a reas
 
 from __future__ import annotations
 
+import tempfile
+
 from click.testing import CliRunner, Result
 
 from loyalty.cli import main
 from tests.conftest import CARD_KEY
+
+# What the commands write under the instance folder (the demo till's key) goes here, never into
+# the checkout's own instance/.
+INSTANCE = tempfile.mkdtemp(prefix="loyalty-cli-instance-")
 
 
 def loyalty(url: str, *args: str, **environ: str) -> Result:
@@ -18,6 +24,7 @@ def loyalty(url: str, *args: str, **environ: str) -> Result:
             "LOYALTY_PHONE_REGION": "GB",
             "LOYALTY_ENV": "development",
             "LOYALTY_REDIS_URL": "",
+            "LOYALTY_INSTANCE_PATH": INSTANCE,
             **environ,
         }
     )

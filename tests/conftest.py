@@ -26,15 +26,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-from api.app import create_app
-from api.extensions import db
 from loyalty import migrate
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.ledger.services import check_ledger
-from loyalty.members.services import LookupKeys
 from loyalty.program import ensure_program
-from loyalty.settings import Settings, load_settings
+from loyalty.settings import LookupKeys, Settings, load_settings
+from server.app import create_app
+from server.core.extensions import db
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get(

@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.cards.models import Card
 from loyalty.cards.qr import sign_card
+from loyalty.checkout.results import Recorded, SaleResult
+from loyalty.checkout.services import Basket, SaleRequest, record_sale
 from loyalty.clock import FixedClock
+from loyalty.enrolment.services import enrol
 from loyalty.members.models import Member
-from loyalty.members.services import Enrolment, LookupKeys, enrol
+from loyalty.members.services import Enrolment
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import Basket, Recorded, SaleRequest, record_sale
+from loyalty.settings import LookupKeys
 from loyalty.stores.models import Store, Terminal
 from loyalty.stores.services import create_store, create_terminal
 
@@ -51,15 +55,10 @@ def make_member(
     n = next(_counter)
     fields.setdefault("name", f"Member {n}")
     fields.setdefault("email", f"member{n}@example.com")
-    member, card = enrol(
-        session,
-        Enrolment(**fields),
-        card_key=keys.card_key,
-        phone_region=keys.phone_region,
-        actor="test",
-        now=clock.now(),
-    )
+    joined = enrol(session, Enrolment(**fields), keys=keys, actor="test", now=clock.now())
     session.flush()
+    member = session.get_one(Member, joined.id)
+    card = session.scalars(select(Card).where(Card.number == joined.cards[0].number)).one()
     return member, card
 
 
@@ -78,7 +77,7 @@ def sell(
     redeem: int = 0,
     external_id: str | None = None,
     occurred_at: datetime | None = None,
-) -> Recorded:
+) -> Recorded[SaleResult]:
     request = SaleRequest(
         external_id=external_id or f"sale-{next(_counter)}",
         occurred_at=occurred_at or clock.now(),

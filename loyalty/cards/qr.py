@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import io
+from collections.abc import Sequence
 
 import qrcode
 import qrcode.image.svg
@@ -41,17 +42,19 @@ def looks_like_payload(code: str) -> bool:
     return code.upper().startswith(PAYLOAD_PREFIX) and len(code) == PAYLOAD_LENGTH
 
 
-def verify_payload(card_key: str, payload: str) -> str | None:
-    """The card number, or None when the payload was forged or damaged."""
+def verify_payload(card_keys: Sequence[str], payload: str) -> str | None:
+    """The card number, or None when the payload was forged or damaged. `card_keys`: the
+    current key first, then keys it replaced (cards printed before a rotation still scan)."""
     payload = payload.upper()
     if not looks_like_payload(payload):
         return None
     number = payload[len(PAYLOAD_PREFIX) : len(PAYLOAD_PREFIX) + CARD_NUMBER_LENGTH]
     if not is_ascii_digits(number):
         return None
-    if not hmac.compare_digest(_signature(card_key, number), payload[-16:]):
-        return None
-    return number
+    signature = payload[-16:]
+    if any(hmac.compare_digest(_signature(key, number), signature) for key in card_keys):
+        return number
+    return None
 
 
 def _qr(payload: str) -> qrcode.QRCode:  # type: ignore[type-arg]

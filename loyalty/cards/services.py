@@ -21,14 +21,37 @@ from loyalty.cards.numbers import (
     strip_separators,
 )
 from loyalty.cards.qr import looks_like_payload, sign_card, verify_payload
+from loyalty.idempotency import Idempotency, Outcome, once
+from loyalty.settings import LookupKeys
 
 
-def card_number_from_code(card_key: str, code: str, field: str = "code") -> str:
+@dataclass(frozen=True)
+class CardView:
+    """A card as a till, the member and staff see it, with what its QR code holds."""
+
+    number: str
+    status: str
+    qr_payload: str
+    activated_at: datetime | None
+    blocked_reason: str | None
+
+
+def card_view(card: Card, card_key: str) -> CardView:
+    return CardView(
+        number=card.number,
+        status=card.status,
+        qr_payload=sign_card(card_key, card.number),
+        activated_at=card.activated_at,
+        blocked_reason=card.blocked_reason,
+    )
+
+
+def card_number_from_code(keys: LookupKeys, code: str, field: str = "code") -> str:
     """Accept a scanned QR payload or a typed card number; refuse anything forged or mistyped.
     `field` names the request field the code came in, for the error."""
     code = code.strip()
     if looks_like_payload(code):
-        number = verify_payload(card_key, code)
+        number = verify_payload((keys.card_key, *keys.previous_card_keys), code)
         if number is None:
             raise DamagedCode("this QR code is not one of our cards (damaged or forged)", field)
         return number
@@ -71,7 +94,7 @@ def issue_card(session: Session, *, member_id: int, now: datetime) -> Card:
 def activate_card(
     session: Session,
     *,
-    card_key: str,
+    keys: LookupKeys,
     code: str,
     member_id: int,
     actor: str,
@@ -79,7 +102,7 @@ def activate_card(
     field: str = "card_code",
 ) -> Card:
     """Hand a pre-printed card to a member at the till."""
-    card = find_card(session, card_number_from_code(card_key, code, field), field)
+    card = find_card(session, card_number_from_code(keys, code, field), field)
     if card.status != CardStatus.UNASSIGNED:
         raise CardNotAvailable(
             f"this card is {card.status}, only a new unassigned card can be activated",
@@ -124,7 +147,7 @@ def block_card(session: Session, *, card: Card, reason: str, actor: str, now: da
 def replace_card(
     session: Session,
     *,
-    card_key: str,
+    keys: LookupKeys,
     old: Card,
     reason: str,
     actor: str,
@@ -140,7 +163,7 @@ def replace_card(
     if new_code:
         new = activate_card(
             session,
-            card_key=card_key,
+            keys=keys,
             code=new_code,
             member_id=member_id,
             actor=actor,
@@ -204,3 +227,67 @@ def printer_csv(cards: list[PrintedCard]) -> str:
     for card in cards:
         writer.writerow([card.number, format_card_number(card.number), card.payload])
     return out.getvalue()
+
+
+def card_by_number(session: Session, number: str, *, card_key: str) -> CardView:
+    return card_view(find_card(session, strip_separators(number), field="number"), card_key)
+
+
+def block_card_once(
+    session: Session,
+    idempotency: Idempotency | None,
+    *,
+    number: str,
+    reason: str,
+    keys: LookupKeys,
+    actor: str,
+    now: datetime,
+) -> Outcome[CardView]:
+    """Block the card with this number (lost, stolen); blocking it again changes nothing."""
+
+    def run() -> CardView:
+        card = find_card(session, strip_separators(number), field="number")
+        return card_view(
+            block_card(session, card=card, reason=reason, actor=actor, now=now), keys.card_key
+        )
+
+    return once(
+        session,
+        idempotency,
+        operation="card.block",
+        request={"number": number, "reason": reason},
+        result_type=CardView,
+        run=run,
+        now=now,
+    )
+
+
+def replace_card_once(
+    session: Session,
+    idempotency: Idempotency | None,
+    *,
+    number: str,
+    reason: str,
+    new_code: str | None,
+    keys: LookupKeys,
+    actor: str,
+    now: datetime,
+) -> Outcome[CardView]:
+    """Block the card with this number and give its member another: the new card."""
+
+    def run() -> CardView:
+        old = find_card(session, strip_separators(number), field="number")
+        new = replace_card(
+            session, keys=keys, old=old, reason=reason, actor=actor, now=now, new_code=new_code
+        )
+        return card_view(new, keys.card_key)
+
+    return once(
+        session,
+        idempotency,
+        operation="card.replace",
+        request={"number": number, "reason": reason, "new_code": new_code},
+        result_type=CardView,
+        run=run,
+        now=now,
+    )

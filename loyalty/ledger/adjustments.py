@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.db import UPSERT_INSERT
 from loyalty.errors import InsufficientPoints, InvalidInput
-from loyalty.idempotency import CLIENT_ID, IdempotencyConflict, fingerprint
+from loyalty.idempotency import Idempotency, Outcome, once
 from loyalty.ledger import services as ledger
 from loyalty.ledger.errors import NotEnoughPoints
-from loyalty.ledger.models import AdjustmentRequest, EntryKind
+from loyalty.ledger.models import EntryKind
 from loyalty.members.services import get_member
 from loyalty.program import get_program
 
@@ -148,85 +145,26 @@ def adjust_points(
     )
 
 
-@dataclass(frozen=True)
-class Idempotency:
-    owner: str  # whose key it is: "staff:<id>"
-    key: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """`created` is False when the request replayed one already carried out."""
-
-    adjustment: Adjustment
-    created: bool
-
-
-_requests = cast("Table", AdjustmentRequest.__table__)
-_CLAIM_KEY = {
-    name: dialect_insert(_requests)
-    .on_conflict_do_nothing(index_elements=["owner", "idempotency_key"])
-    .returning(_requests.c.id)
-    for name, dialect_insert in UPSERT_INSERT.items()
-}
-
-
-def _as_adjustment(result: dict[str, Any]) -> Adjustment:
-    return Adjustment(
-        **{k: v for k, v in result.items() if k not in ("before", "after")},
-        before=ledger.Balance(**result["before"]),
-        after=ledger.Balance(**result["after"]),
-    )
-
-
 def adjust_points_once(
     session: Session,
-    idempotency: Idempotency,
+    idempotency: Idempotency | None,
     *,
     member_id: int,
     points: int,
     reason: str,
     actor: str,
     now: datetime,
-) -> Outcome:
-    """`adjust_points`, at most once per idempotency key: the key is claimed with an INSERT …
-    ON CONFLICT DO NOTHING in the adjustment's own transaction, so a retry racing the first
-    request waits for it (PostgreSQL; SQLite's write lock serialises them) and then replays its
-    result. A refused adjustment rolls the claim back with it: the key stays free."""
-    if not CLIENT_ID.match(idempotency.key):
-        raise InvalidInput(
-            "an idempotency key is 1 to 64 printable characters without spaces",
-            field="Idempotency-Key",
-        )
-    get_member(session, member_id)  # a 404 before the key's row refers to the member
-    request_hash = fingerprint({"member_id": member_id, "points": points, "reason": reason})
-    session.flush()
-    connection = session.connection()
-    claimed = connection.execute(
-        _CLAIM_KEY[connection.dialect.name],
-        {
-            "owner": idempotency.owner,
-            "idempotency_key": idempotency.key,
-            "request_hash": request_hash,
-            "member_id": member_id,
-            "result": None,
-            "created_at": now,
-        },
-    ).scalar_one_or_none()
-    if claimed is None:
-        first = connection.execute(
-            select(_requests.c.request_hash, _requests.c.result).where(
-                _requests.c.owner == idempotency.owner,
-                _requests.c.idempotency_key == idempotency.key,
-            )
-        ).one()
-        if first.request_hash != request_hash or first.result is None:
-            raise IdempotencyConflict("idempotency key", idempotency.key, field="Idempotency-Key")
-        return Outcome(_as_adjustment(first.result), created=False)
-    adjustment = adjust_points(
-        session, member_id=member_id, points=points, reason=reason, actor=actor, now=now
+) -> Outcome[Adjustment]:
+    """`adjust_points`, at most once per idempotency key (loyalty/idempotency.py)."""
+    get_member(session, member_id)  # an unknown member is a 404 whether or not a key is sent
+    return once(
+        session,
+        idempotency,
+        operation="adjustment",
+        request={"member_id": member_id, "points": points, "reason": reason},
+        result_type=Adjustment,
+        run=lambda: adjust_points(
+            session, member_id=member_id, points=points, reason=reason, actor=actor, now=now
+        ),
+        now=now,
     )
-    connection.execute(
-        update(_requests).where(_requests.c.id == claimed).values(result=asdict(adjustment))
-    )
-    return Outcome(adjustment, created=True)

@@ -1,100 +1,64 @@
-"""`loyalty` commands of this area; loyalty/cli.py registers every one in COMMANDS.
-
-The frequent jobs of loyalty/jobs.py, one command each (the daily tier review is `loyalty tiers
-review`), plus `run-jobs` (what cron calls; `--daily` for the daily jobs) and `worker` (an RQ
-worker, when Redis is configured). Each prints what it did in one line;
-long runs show a progress bar on stderr.
-"""
+"""`loyalty` commands of the ledger; loyalty/cli.py registers every one in COMMANDS."""
 
 from __future__ import annotations
 
 import sys
 
 import click
+from sqlalchemy import select
 
-from loyalty import jobs
-from loyalty.commandline import clock, unit_of_work
-from loyalty.settings import load_settings
+from loyalty.commandline import actor, clock, unit_of_work
+from loyalty.ledger.adjustments import adjust_points
+from loyalty.ledger.services import check_ledger
+from loyalty.members.models import Member
 
 
-def _run_with_progress(name: str, label: str) -> None:
-    job = jobs.JOBS[name]
-    settings = load_settings()
-    now = clock.now()
+@click.command("check-ledger")
+def check_ledger_command() -> None:
+    """Verify that every balance equals its entries and lots; exit 1 on any difference."""
     with unit_of_work() as session:
-        total = job.count(session, now) if job.count is not None else 0
-    if not total:
-        click.echo(jobs.run_job(name, now, settings=settings))
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        summary = jobs.run_job(name, now, settings=settings, progress=bar.update)
-    click.echo(summary)
+        problems = check_ledger(session)
+        ids = {problem.member_id for problem in problems}
+        names = {
+            row.id: row.name
+            for row in session.execute(select(Member.id, Member.name).where(Member.id.in_(ids)))
+        }
+    for problem in problems:
+        name = names.get(problem.member_id)
+        who = f"member {problem.member_id}" + (f" ({name})" if name else "")
+        click.echo(f"{who}: {problem.problem}", err=True)
+    if problems:
+        click.echo(f"{len(problems)} discrepancies", err=True)
+        sys.exit(1)
+    click.echo("ledger is consistent")
 
 
-def _job_command(name: str, label: str, description: str) -> click.Command:
-    @click.command(name, help=description)
-    def command() -> None:
-        _run_with_progress(name, label)
-
-    return command
-
-
-JOB_COMMANDS = [
-    _job_command(
-        "expire-points",
-        "expiring points",
-        "Expire the points whose expiry has come (one entry per member). Safe to run again.",
-    ),
-    _job_command(
-        "unlock-points",
-        "unlocking points",
-        "Make pending points whose waiting period is over spendable. Safe to run again.",
-    ),
-    _job_command(
-        "remind-expiring",
-        "reminding",
-        "Queue an email to each consenting member whose points expire within the program's "
-        "reminder_days. Nobody is reminded twice of the same expiry.",
-    ),
-    _job_command(
-        "send-outbox",
-        "sending",
-        "Send the messages that are due (by SMTP with LOYALTY_SMTP_URL, else recorded to "
-        "LOYALTY_OUTBOX_FILE). Failures are kept and tried again later.",
-    ),
-]
-
-
-@click.command("run-jobs")
-@click.option("--daily", is_flag=True, help="run the daily jobs (the tier review) instead")
-def run_jobs_command(*, daily: bool) -> None:
-    """Run the frequent jobs once, here: unlock, expire, remind, send (cron, every few
-    minutes). With --daily: the daily ones, the tier review (cron, once a day)."""
-    now = clock.now()
-    settings = load_settings()
-    for name in jobs.jobs_to_run(daily=daily):
-        click.echo(f"{name}: {jobs.run_job(name, now, settings=settings)}")
-
-
-@click.command("worker")
-@click.option("--burst", is_flag=True, help="stop once the queue is empty")
-@click.option(
-    "--schedule", is_flag=True, help="also enqueue every job at its interval (run one such worker)"
+@click.command(
+    "adjust-points",
+    # POINTS may be negative: "-50" is a number here, not an option.
+    context_settings={"ignore_unknown_options": True},
 )
-@click.option("--queue", default=jobs.QUEUE_NAME, show_default=True, help="the RQ queue")
-def worker_command(*, burst: bool, schedule: bool, queue: str) -> None:
-    """Run an RQ worker for the background jobs (needs LOYALTY_REDIS_URL)."""
-    settings = load_settings()
-    if not settings.redis_url:
-        raise click.ClickException(
-            "LOYALTY_REDIS_URL is not set: without Redis, have cron call `loyalty run-jobs`"
+@click.argument("member_id", type=int)
+@click.argument("points", type=int)
+@click.option("--reason", required=True, help="Why, for the audit log (3 to 200 characters).")
+def adjust_points_command(member_id: int, points: int, reason: str) -> None:
+    """Add (POINTS > 0) or remove (POINTS < 0) a member's points by hand, audited.
+
+    e.g. `loyalty adjust-points 42 -150 --reason "duplicate sale"`; removing more than the
+    member has available is refused.
+    """
+    with unit_of_work() as session:
+        done = adjust_points(
+            session,
+            member_id=member_id,
+            points=points,
+            reason=reason,
+            actor=actor(),
+            now=clock.now(),
         )
-    click.echo(f"worker on queue {queue!r}" + (", scheduling the jobs" if schedule else ""))
-    jobs.work(settings, burst=burst, schedule=schedule, queue_name=queue)
+    click.echo(f"member {member_id}: {points:+,} points ({done.reason}), entry {done.entry_id}")
+    click.echo(f"before: available {done.before.available:,}, pending {done.before.pending:,}")
+    click.echo(f"after:  available {done.after.available:,}, pending {done.after.pending:,}")
 
 
-COMMANDS: list[click.Command] = [
-    *JOB_COMMANDS,
-    run_jobs_command,
-    worker_command,
-]
+COMMANDS: list[click.Command] = [check_ledger_command, adjust_points_command]

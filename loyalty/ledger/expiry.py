@@ -19,12 +19,8 @@ import calendar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from loyalty.clock import add_months
 from loyalty.program import ExpiryPolicy, ProgramSettings
-
-
-def add_months(year: int, month: int, months: int) -> tuple[int, int]:
-    index = year * 12 + (month - 1) + months
-    return index // 12, index % 12 + 1
 
 
 def last_spendable_day(program: ProgramSettings, earned_on: date) -> date | None:

@@ -14,27 +14,25 @@ time: what it has done it does not do twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
-    String,
     Table,
     and_,
     case,
     exists,
     func,
     insert,
-    literal,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
-from loyalty.db import UtcDateTime, upsert_insert
+from loyalty.clock import as_utc
 from loyalty.ledger.expiry import last_day
 from loyalty.ledger.models import EntryKind, LotDraw, PointAccount, PointEntry, PointLot
 from loyalty.ledger.services import (
@@ -51,6 +49,7 @@ from loyalty.ledger.services import (
 )
 from loyalty.members.models import Member, MemberStatus
 from loyalty.messaging.models import OutboxMessage
+from loyalty.messaging.services import Message, MessageKind, queue_many
 from loyalty.messaging.templates import POINTS_EXPIRING
 from loyalty.program import get_program
 
@@ -273,13 +272,7 @@ def unlock_points(
 
 # --- reminders --------------------------------------------------------------------------------
 
-
-def _json_object(dialect: str, *pairs: tuple[str, ColumnElement[Any]]) -> ColumnElement[Any]:
-    build = func.json_build_object if dialect == "postgresql" else func.json_object
-    arguments: list[Any] = []
-    for key, value in pairs:
-        arguments += [literal(key), value]
-    return build(*arguments)
+REMINDER_BATCH = 5_000
 
 
 def queue_expiry_reminders(session: Session, now: datetime) -> int:
@@ -289,8 +282,9 @@ def queue_expiry_reminders(session: Session, now: datetime) -> int:
     Only members who consented to email and have an address, and who are active. The outbox's
     dedupe key (member and date) makes a second run queue nothing twice; a member reminded in
     the last `reminder_days` is not reminded again (with expiry by the day, a frequent shopper
-    would otherwise have points expiring - and a reminder - every day). Returns how many were
-    queued."""
+    would otherwise have points expiring - and a reminder - every day). The members are found
+    in one set-based query and queued through the outbox's queue, a batch per statement.
+    Returns how many were queued."""
     program = get_program(session)
     if program.reminder_days <= 0:
         return 0
@@ -304,57 +298,28 @@ def queue_expiry_reminders(session: Session, now: datetime) -> int:
         _lots.c.expires_at > now,
         _lots.c.expires_at <= horizon,
     )
-    # The dates are computed here, in the program's zone, for the few distinct expiry instants
-    # in the window (lots expire at local midnights), and handed to SQL as a CASE.
-    instants: Sequence[datetime] = (
-        connection.execute(select(_lots.c.expires_at).where(soon).distinct()).scalars().all()
-    )
-    if not instants:
-        return 0
     per_member = (
         select(
             _lots.c.member_id.label("member_id"),
             func.sum(_lots.c.remaining).label("points"),
             func.min(_lots.c.expires_at).label("first"),
         )
-        # only the instants dated above: a lot a till adds meanwhile waits for the next run
-        .where(soon, _lots.c.expires_at.in_(instants))
+        .where(soon)
         .group_by(_lots.c.member_id)
         .subquery("expiring")
     )
-    expires_on = case(
-        *[
-            (per_member.c.first == at, literal(last_day(at, program.zone).isoformat()))
-            for at in instants
-        ],
-        else_=literal(None, String()),
-    )
-    dialect = connection.dialect.name
     reminded_lately = exists().where(
         _outbox.c.member_id == _members.c.id,
         _outbox.c.template == POINTS_EXPIRING,
         _outbox.c.created_at > now - timedelta(days=program.reminder_days),
     )
-    stamp = literal(now, UtcDateTime())
-    rows = (
+    due = connection.execute(
         select(
-            literal("email"),
-            literal(POINTS_EXPIRING),
             _members.c.id,
             _members.c.email,
-            _json_object(
-                dialect,
-                ("name", _members.c.name),
-                ("points", per_member.c.points),
-                ("expires_on", expires_on),
-            ),
-            literal("points-expiring:", String())
-            + _members.c.id.cast(String())
-            + literal(":", String())
-            + expires_on,
-            stamp,
-            stamp,
-            literal(0),
+            _members.c.name,
+            per_member.c.points,
+            per_member.c.first,
         )
         .join_from(per_member, _members, _members.c.id == per_member.c.member_id)
         .where(
@@ -363,23 +328,24 @@ def queue_expiry_reminders(session: Session, now: datetime) -> int:
             _members.c.email.is_not(None),
             ~reminded_lately,
         )
-    )
-    columns = [
-        "channel",
-        "template",
-        "member_id",
-        "recipient",
-        "payload",
-        "dedupe_key",
-        "created_at",
-        "available_at",
-        "attempts",
-    ]
-    insert_once = upsert_insert(dialect)
-    statement = (
-        insert_once(_outbox)
-        .from_select(columns, rows)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .execution_options(preserve_rowcount=True)  # an INSERT's count is not kept otherwise
-    )
-    return int(connection.execute(statement).rowcount)
+        .order_by(_members.c.id)
+    ).all()  # read whole before queueing: the query reads the outbox the queueing writes
+    queued = 0
+    for start in range(0, len(due), REMINDER_BATCH):
+        batch = due[start : start + REMINDER_BATCH]
+        messages = []
+        for member_id, email, name, points, first in batch:
+            expires_on = last_day(as_utc(first), program.zone).isoformat()
+            messages.append(
+                Message(
+                    kind=MessageKind.EMAIL,
+                    recipient=email,
+                    template=POINTS_EXPIRING,
+                    data={"name": name, "points": int(points), "expires_on": expires_on},
+                    dedupe_key=f"points-expiring:{member_id}:{expires_on}",
+                    due_at=now,
+                    member_id=member_id,
+                )
+            )
+        queued += queue_many(session, messages, now=now)
+    return queued

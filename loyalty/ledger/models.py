@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
     String,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,21 +101,3 @@ class LotDraw(Base):
     entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("point_entries.id"), index=True)
     lot_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("point_lots.id"))
     points: Mapped[int] = mapped_column(BigInteger)
-
-
-class AdjustmentRequest(Base):
-    """A staff adjustment sent with an idempotency key: a retry of the same request (a timeout,
-    a double click) answers with the first result instead of adjusting twice. Keys belong to
-    their `owner` (the staff key that sent them), so two staff members cannot collide."""
-
-    __tablename__ = "adjustment_requests"
-    __table_args__ = (UniqueConstraint("owner", "idempotency_key"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(40))
-    idempotency_key: Mapped[str] = mapped_column(String(64))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
-    # filled in by the request that claimed the key, in the same transaction
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

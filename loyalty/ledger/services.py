@@ -42,9 +42,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from loyalty.db import UtcDateTime
+from loyalty.errors import NotFound
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.expiry import lot_expiry
 from loyalty.ledger.models import EntryKind, LotDraw, PointAccount, PointEntry, PointLot
+from loyalty.members.services import MAX_ID, get_member
 from loyalty.program import ProgramSettings
 
 
@@ -702,6 +704,32 @@ def history(
     if before_id is not None:
         query = query.where(PointEntry.id < before_id)
     return list(session.scalars(query.order_by(PointEntry.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[PointEntry]
+    next_cursor: int | None  # the `before_id` of the next page; None on the last
+
+
+def history_page(
+    session: Session, member_id: int, *, before_id: int | None, limit: int
+) -> EntryPage:
+    """A page of a member's (not erased) history, newest first."""
+    get_member(session, member_id)
+    entries = history(session, member_id, before_id=before_id, limit=limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    return EntryPage(entries, entries[-1].id if more else None)
+
+
+def entry(session: Session, member_id: int, entry_id: int) -> PointEntry:
+    """One entry of a member's history."""
+    get_member(session, member_id)
+    found = session.get(PointEntry, entry_id) if 0 < entry_id <= MAX_ID else None
+    if found is None or found.member_id != member_id:
+        raise NotFound(f"member {member_id} has no entry {entry_id}", field="entry_id")
+    return found
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, Index, String, text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, BigIntPK, UtcDateTime
@@ -50,3 +50,25 @@ class Member(Base):
     status: Mapped[str] = mapped_column(String(16), default=MemberStatus.ACTIVE)
     enrolled_store_id: Mapped[int | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConsentChannel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class ConsentEvent(Base):
+    """Every consent given or withdrawn, with when and through whom (a till, staff, the member
+    themselves): the proof a regulator asks for. The member's `*_consent_at` columns hold the
+    current state; this table holds how it came to be."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_member_id_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,33 +1,27 @@
+"""Member records: who a member is, how to reach them, what they consented to, their status.
+Joining the programme as a whole (points account, card, welcome bonus) is loyalty/enrolment."""
+
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.cards.errors import CardBlocked, UnknownCard
-from loyalty.cards.models import Card, CardStatus
-from loyalty.cards.numbers import CARD_NUMBER_LENGTH
-from loyalty.cards.services import activate_card, block_card, card_number_from_code, issue_card
+from loyalty.cards.models import Card
+from loyalty.cards.numbers import strip_separators
+from loyalty.cards.services import block_card
 from loyalty.errors import InvalidInput
-from loyalty.ledger.models import EntryKind, PointAccount
-from loyalty.ledger.services import Balance, as_of, credit, matured_points, open_account
-from loyalty.members.contacts import (
-    looks_like_phone,
-    normalise_email,
-    normalise_phone,
-)
-from loyalty.members.errors import ContactTaken, MemberBlocked, UnknownMember
-from loyalty.members.models import Member, MemberStatus
-from loyalty.program import get_program
-from loyalty.rules.engine import EarnContext, RuleKind, signup_points
-from loyalty.rules.pricing import default_rate
-from loyalty.rules.services import live_rules, record_awards
-from loyalty.tiers.models import MemberTier, Tier, TierView
+from loyalty.members.contacts import normalise_email, normalise_phone
+from loyalty.members.errors import ContactTaken, UnknownMember
+from loyalty.members.models import ConsentChannel, ConsentEvent, Member, MemberStatus
+
+NAME_LENGTH = 200
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -42,28 +36,61 @@ class Enrolment:
     card_code: str | None = None  # a pre-printed card handed over at the till
 
 
-def enrol(
+def _clean_name(name: str) -> str:
+    text = name.strip()
+    if not 1 <= len(text) <= NAME_LENGTH:
+        raise InvalidInput(f"a name has 1 to {NAME_LENGTH} characters", field="name")
+    return text
+
+
+def _check_birthday(birthday: date | None, now: datetime) -> None:
+    if birthday is not None and birthday > now.date():
+        raise InvalidInput("the birthday is in the future", field="birthday")
+
+
+def _consents_need_contacts(
+    email: str | None, phone: str | None, *, email_consent: bool, sms_consent: bool
+) -> None:
+    if email_consent and email is None:
+        raise InvalidInput("email consent needs an email address", field="consents.email")
+    if sms_consent and phone is None:
+        raise InvalidInput("SMS consent needs a phone number", field="consents.sms")
+
+
+def _record_consent(
+    session: Session,
+    member_id: int,
+    channel: ConsentChannel,
+    *,
+    granted: bool,
+    source: str,
+    now: datetime,
+) -> None:
+    session.add(
+        ConsentEvent(member_id=member_id, channel=channel, granted=granted, source=source, at=now)
+    )
+
+
+def register(
     session: Session,
     enrolment: Enrolment,
     *,
-    card_key: str,
     phone_region: str,
     actor: str,
     now: datetime,
     store_id: int | None = None,
-    store_code: str | None = None,
-) -> tuple[Member, Card]:
+) -> Member:
+    """The member's record, with their contacts normalised and refused when another member
+    holds them, and each consent given recorded with its time and source."""
     email = normalise_email(enrolment.email) if enrolment.email else None
     phone = normalise_phone(enrolment.phone, phone_region) if enrolment.phone else None
-    if enrolment.email_consent and email is None:
-        raise InvalidInput("email consent needs an email address", field="email_consent")
-    if enrolment.sms_consent and phone is None:
-        raise InvalidInput("SMS consent needs a phone number", field="sms_consent")
-    if enrolment.birthday is not None and enrolment.birthday > now.date():
-        raise InvalidInput("the birthday is in the future", field="birthday")
-    _refuse_taken_contacts(session, email, phone)
+    _consents_need_contacts(
+        email, phone, email_consent=enrolment.email_consent, sms_consent=enrolment.sms_consent
+    )
+    _check_birthday(enrolment.birthday, now)
+    refuse_taken_contacts(session, email, phone)
     member = Member(
-        name=enrolment.name.strip(),
+        name=_clean_name(enrolment.name),
         email=email,
         phone=phone,
         birthday=enrolment.birthday,
@@ -73,67 +100,22 @@ def enrol(
         status=MemberStatus.ACTIVE,
         enrolled_store_id=store_id,
         created_at=now,
+        updated_at=now,
     )
     session.add(member)
     session.flush()
-    open_account(session, member.id, now)
-    _welcome(session, member.id, store_code=store_code, actor=actor, now=now)
-    if enrolment.card_code:
-        card = activate_card(
-            session,
-            card_key=card_key,
-            code=enrolment.card_code,
-            member_id=member.id,
-            actor=actor,
-            now=now,
-        )
-    else:
-        card = issue_card(session, member_id=member.id, now=now)
-    record(
-        session,
-        actor=actor,
-        action="member.enrol",
-        subject_type="member",
-        subject_id=member.id,
-        now=now,
-        card_id=card.id,
-        acquisition_source=enrolment.acquisition_source,
-    )
-    return member, card
+    for channel, given in (
+        (ConsentChannel.EMAIL, enrolment.email_consent),
+        (ConsentChannel.SMS, enrolment.sms_consent),
+    ):
+        if given:
+            _record_consent(session, member.id, channel, granted=True, source=actor, now=now)
+    return member
 
 
-def _welcome(
-    session: Session, member_id: int, *, store_code: str | None, actor: str, now: datetime
+def refuse_taken_contacts(
+    session: Session, email: str | None, phone: str | None, *, except_member: int | None = None
 ) -> None:
-    """Sign-up bonuses: rules of kind `signup` live at enrolment, in one credit."""
-    rules = live_rules(session)
-    if not any(rule.kind == RuleKind.SIGNUP for rule in rules):
-        return
-    program = get_program(session)
-    ctx = EarnContext(
-        occurred_at=now,
-        zone=program.zone,
-        default_rate=default_rate(program),
-        lines=(),
-        store_code=store_code,
-    )
-    awards = signup_points(rules, ctx)
-    points = sum(award.points for award in awards)
-    if points:
-        credit(
-            session,
-            program=program,
-            member_id=member_id,
-            points=points,
-            kind=EntryKind.BONUS,
-            reason="sign-up bonus",
-            actor=actor,
-            now=now,
-        )
-        record_awards(session, member_id=member_id, sale_id=None, awards=awards, awarded_at=now)
-
-
-def _refuse_taken_contacts(session: Session, email: str | None, phone: str | None) -> None:
     clauses = []
     if email:
         clauses.append(Member.email == email)
@@ -141,15 +123,13 @@ def _refuse_taken_contacts(session: Session, email: str | None, phone: str | Non
         clauses.append(Member.phone == phone)
     if not clauses:
         return
-    taken = session.scalars(
-        select(Member).where(or_(*clauses), Member.status != MemberStatus.ERASED)
-    ).first()
+    query = select(Member).where(or_(*clauses), Member.status != MemberStatus.ERASED)
+    if except_member is not None:
+        query = query.where(Member.id != except_member)
+    taken = session.scalars(query).first()
     if taken is not None:
         field = "email" if email and taken.email == email else "phone"
         raise ContactTaken(f"another member already uses this {field}", field=field)
-
-
-MAX_ID = 2**63 - 1
 
 
 def get_member(session: Session, member_id: int) -> Member:
@@ -161,182 +141,191 @@ def get_member(session: Session, member_id: int) -> Member:
     return member
 
 
-def _as_code(normalise: Callable[[str], str], text: str) -> str:
-    """Normalise a contact typed at the till; a refusal names `code`, the field it came in."""
-    try:
-        return normalise(text)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.detail, field="code") from exc
+class Keep(Enum):
+    """A field a change leaves as it is (None would clear it)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 @dataclass(frozen=True)
-class LookupKeys:
-    """What reading a scanned code needs: the key that signs QR cards, the phone region."""
+class MemberChanges:
+    """What `update_member` changes; every field left at KEEP stays as it is. None clears an
+    optional field (an email, a phone, a birthday)."""
 
-    card_key: str
-    phone_region: str
+    name: str | Keep = KEEP
+    email: str | Keep | None = KEEP
+    phone: str | Keep | None = KEEP
+    birthday: date | Keep | None = KEEP
+    email_consent: bool | Keep = KEEP
+    sms_consent: bool | Keep = KEEP
 
-
-@dataclass(frozen=True)
-class CardView:
-    id: int
-    number: str
-    status: str
-    activated_at: datetime | None
-    blocked_reason: str | None
-
-
-@dataclass(frozen=True)
-class Identification:
-    """Who the scanned code belongs to, with their balance and tier: one query at the till."""
-
-    member_id: int
-    name: str
-    status: str
-    card: CardView | None
-    balance: Balance
-    birthday: date | None
-    tier: TierView | None  # what the member enjoys: the tier held, or a higher staff floor
-    held_tier_rank: int | None  # the tier earned by qualifying, which sales may raise
-    # pending points past their wait that `balance` already counts as available
-    matured: int = 0
+    def named(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not KEEP
+        }
 
 
-_held_tier = aliased(Tier, name="held_tier")
-_floor_tier = aliased(Tier, name="floor_tier")
-_MEMBER_COLUMNS = (
-    Member.id.label("member_id"),
-    Member.name,
-    Member.status.label("member_status"),
-    Member.birthday,
-    PointAccount.available,
-    PointAccount.pending,
-    matured_points(PointAccount.member_id).label("matured"),
-    MemberTier.floor_until,
-    *(
-        getattr(tier, column).label(f"{prefix}_{column}")
-        for prefix, tier in (("held", _held_tier), ("floor", _floor_tier))
-        for column in ("code", "name", "rank", "earn_multiplier_percent")
-    ),
-)
+def _new_contact(value: str | Keep | None, current: str | None, normalise: Any) -> str | None:
+    if value is KEEP:
+        return current
+    return normalise(value) if value else None
 
 
-def _with_tiers(query: Select[Any]) -> Select[Any]:
-    return (
-        query.outerjoin(MemberTier, MemberTier.member_id == Member.id)
-        .outerjoin(_held_tier, _held_tier.id == MemberTier.tier_id)
-        .outerjoin(_floor_tier, _floor_tier.id == MemberTier.floor_tier_id)
+def update_member(
+    session: Session,
+    member_id: int,
+    changes: MemberChanges,
+    *,
+    phone_region: str,
+    actor: str,
+    now: datetime,
+) -> Member:
+    """Change a member's name, contacts, birthday or consents. A contact another member holds
+    is refused; removing a contact withdraws the consent that needed it. Every consent change
+    is recorded with its time and `actor`; the audit log names the fields changed (not their
+    values: the audit log is kept after an erasure, personal data is not)."""
+    named = changes.named()
+    if not named:
+        raise InvalidInput("name at least one field to change", field="_body")
+    member = get_member(session, member_id)
+    email = _new_contact(changes.email, member.email, normalise_email)
+    phone = _new_contact(
+        changes.phone, member.phone, lambda text: normalise_phone(text, phone_region)
     )
-
-
-def _tier_of(row: Any, now: datetime) -> TierView | None:
-    """The tier held, or the floor staff gave while it lasts, whichever ranks higher."""
-    tiers = []
-    if row.held_code is not None:
-        tiers.append(
-            TierView(row.held_code, row.held_name, row.held_rank, row.held_earn_multiplier_percent)
-        )
-    if row.floor_code is not None and (row.floor_until is None or row.floor_until > now):
-        tiers.append(
-            TierView(
-                row.floor_code, row.floor_name, row.floor_rank, row.floor_earn_multiplier_percent
-            )
-        )
-    return max(tiers, key=lambda tier: tier.rank) if tiers else None
-
-
-def _identification(row: Any, card: CardView | None, now: datetime) -> Identification:
-    if row.member_status == MemberStatus.BLOCKED:
-        raise MemberBlocked
-    return Identification(
-        member_id=row.member_id,
-        name=row.name,
-        status=row.member_status,
-        card=card,
-        balance=as_of(row.available, row.pending, row.matured),
-        birthday=row.birthday,
-        tier=_tier_of(row, now),
-        held_tier_rank=row.held_rank,
-        matured=int(row.matured),
+    wanted = {
+        ConsentChannel.EMAIL: member.email_consent_at is not None
+        if changes.email_consent is KEEP
+        else changes.email_consent,
+        ConsentChannel.SMS: member.sms_consent_at is not None
+        if changes.sms_consent is KEEP
+        else changes.sms_consent,
+    }
+    explicit = {"email_consent", "sms_consent"} & named.keys()
+    # A contact removed takes its consent with it, unless the request also asks for the consent
+    # (which is then refused below as a consent without a contact).
+    if email is None and "email_consent" not in explicit:
+        wanted[ConsentChannel.EMAIL] = False
+    if phone is None and "sms_consent" not in explicit:
+        wanted[ConsentChannel.SMS] = False
+    _consents_need_contacts(
+        email,
+        phone,
+        email_consent=bool(wanted[ConsentChannel.EMAIL]),
+        sms_consent=bool(wanted[ConsentChannel.SMS]),
     )
-
-
-_IDENTIFY_BY_CONTACT = {
-    column.key: _with_tiers(
-        select(*_MEMBER_COLUMNS).join(PointAccount, PointAccount.member_id == Member.id)
-    ).where(column == bindparam("contact"), Member.status != MemberStatus.ERASED)
-    for column in (Member.email, Member.phone)
-}
-_IDENTIFY_BY_CARD = _with_tiers(
-    select(
-        Card.id,
-        Card.number,
-        Card.status,
-        Card.activated_at,
-        Card.blocked_reason,
-        *_MEMBER_COLUMNS,
+    if changes.birthday is not KEEP:
+        _check_birthday(changes.birthday, now)
+    refuse_taken_contacts(
+        session,
+        email if email != member.email else None,
+        phone if phone != member.phone else None,
+        except_member=member.id,
     )
-    .outerjoin(Member, Member.id == Card.member_id)
-    .outerjoin(PointAccount, PointAccount.member_id == Card.member_id)
-).where(Card.number == bindparam("number"))
-
-
-_IDENTIFY_BY_ID = _with_tiers(
-    select(*_MEMBER_COLUMNS).join(PointAccount, PointAccount.member_id == Member.id)
-).where(Member.id == bindparam("member_id"), Member.status != MemberStatus.ERASED)
-
-
-def identify_by_id(session: Session, member_id: int, now: datetime) -> Identification:
-    """A member a till sells to by id: known, not erased, not blocked."""
-    if not 0 < member_id <= MAX_ID:
-        raise UnknownMember(f"no member has id {member_id}", field="member_id")
-    session.flush()
-    row = (
-        session.connection().execute(_IDENTIFY_BY_ID, {"member_id": member_id, "now": now}).first()
-    )
-    if row is None:
-        raise UnknownMember(f"no member has id {member_id}", field="member_id")
-    return _identification(row, None, now)
-
-
-def _by_contact(
-    session: Session, column: str, contact: str, what: str, now: datetime
-) -> Identification:
-    statement = _IDENTIFY_BY_CONTACT[column]
-    row = session.connection().execute(statement, {"contact": contact, "now": now}).first()
-    if row is None:
-        raise UnknownMember(f"no member has this {what}", field="code")
-    return _identification(row, None, now)
-
-
-def _by_card(session: Session, number: str, now: datetime) -> Identification:
-    row = session.connection().execute(_IDENTIFY_BY_CARD, {"number": number, "now": now}).first()
-    if row is None:
-        raise UnknownCard
-    if row.status == CardStatus.BLOCKED:
-        raise CardBlocked(row.blocked_reason)
-    if row.member_id is None:
-        raise UnknownMember(
-            "this card has not been handed to a member yet: enrol them with it", field="code"
-        )
-    card = CardView(row.id, row.number, row.status, row.activated_at, row.blocked_reason)
-    return _identification(row, card, now)
-
-
-def identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Identification:
-    """Whatever the scanner or the cashier typed: QR payload, card number, email or phone."""
-    text = code.strip()
-    if not text:
-        raise InvalidInput("the code is empty", field="code")
-    session.flush()  # the look-ups below read through the connection, past the ORM's autoflush
-    if "@" in text:
-        return _by_contact(session, "email", _as_code(normalise_email, text), "email", now)
-    if looks_like_phone(text) and (
-        text.startswith("+") or sum(c.isdigit() for c in text) < CARD_NUMBER_LENGTH
+    changed = _apply(member, changes, email=email, phone=phone)
+    for channel, column in (
+        (ConsentChannel.EMAIL, "email_consent_at"),
+        (ConsentChannel.SMS, "sms_consent_at"),
     ):
-        phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
-        return _by_contact(session, "phone", phone, "phone number", now)
-    return _by_card(session, card_number_from_code(keys.card_key, text), now)
+        had = getattr(member, column) is not None
+        if bool(wanted[channel]) != had:
+            setattr(member, column, now if wanted[channel] else None)
+            _record_consent(
+                session, member.id, channel, granted=bool(wanted[channel]), source=actor, now=now
+            )
+            changed.append(f"{channel}_consent")
+    if changed:
+        member.updated_at = now
+        record(
+            session,
+            actor=actor,
+            action="member.update",
+            subject_type="member",
+            subject_id=member.id,
+            now=now,
+            changed=sorted(changed),
+        )
+    session.flush()
+    return member
+
+
+def _apply(
+    member: Member, changes: MemberChanges, *, email: str | None, phone: str | None
+) -> list[str]:
+    """Set the plain fields that differ; the names of those changed."""
+    changed = []
+    new_values: dict[str, Any] = {"email": email, "phone": phone}
+    if changes.name is not KEEP:
+        new_values["name"] = _clean_name(changes.name)
+    if changes.birthday is not KEEP:
+        new_values["birthday"] = changes.birthday
+    for name, value in new_values.items():
+        if getattr(member, name) != value:
+            setattr(member, name, value)
+            changed.append(name)
+    return changed
+
+
+def consent_history(session: Session, member_id: int) -> list[ConsentEvent]:
+    return list(
+        session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.member_id == member_id)
+            .order_by(ConsentEvent.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class MemberSearch:
+    """Staff look-up: every given criterion must match. `name` matches the start of the name,
+    ignoring case; contacts are normalised as at enrolment."""
+
+    email: str | None = None
+    phone: str | None = None
+    card_number: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    members: list[Member]
+    next_cursor: int | None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_members(
+    session: Session,
+    search: MemberSearch,
+    *,
+    phone_region: str,
+    after_id: int | None,
+    limit: int,
+) -> MemberPage:
+    """Members matching `search`, by id (keyset paging: pass `next_cursor` back as `after_id`).
+    Erased members are never found."""
+    query = select(Member).where(Member.status != MemberStatus.ERASED)
+    if search.email:
+        query = query.where(Member.email == normalise_email(search.email))
+    if search.phone:
+        query = query.where(Member.phone == normalise_phone(search.phone, phone_region))
+    if search.card_number:
+        number = strip_separators(search.card_number)
+        query = query.where(Member.id.in_(select(Card.member_id).where(Card.number == number)))
+    if search.name:
+        prefix = _escape_like(search.name.strip().lower())
+        query = query.where(Member.name.ilike(f"{prefix}%", escape="\\"))
+    if after_id is not None:
+        query = query.where(Member.id > after_id)
+    found = list(session.scalars(query.order_by(Member.id).limit(limit + 1)))
+    more = len(found) > limit
+    found = found[:limit]
+    return MemberPage(found, found[-1].id if more else None)
 
 
 def set_blocked(
@@ -375,6 +364,7 @@ def erase(session: Session, *, member_id: int, reason: str, actor: str, now: dat
     member.email_consent_at = None
     member.sms_consent_at = None
     member.status = MemberStatus.ERASED
+    member.updated_at = now
     for card in session.scalars(select(Card).where(Card.member_id == member.id)):
         block_card(session, card=card, reason="member erased", actor=actor, now=now)
     record(

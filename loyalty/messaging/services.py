@@ -1,254 +1,105 @@
-"""Sending the outbox. Messages were written in the transaction that caused them; here a worker
-claims the ones that are due, sends each through a backend, and records what happened.
+"""The outbox's queue: how every part of the programme sends anything. A message is written in
+the transaction of the change that causes it, and sent after the commit by `send-outbox`
+(loyalty/messaging/sending.py), so a rolled-back change never sends anything.
 
-Backends: `SmtpBackend` (LOYALTY_SMTP_URL) sends mail; `RecordingBackend`, the embedded
-default, appends each message as one JSON line to a file under instance/, so an operator sees
-what would have gone out. `backend_from_settings` picks one.
+    queue(session, kind, recipient, template, data, dedupe_key, due_at)
 
-Delivery is at least once: a message is claimed (attempts + 1, and a lease: nobody else takes it
-for `LEASE`) and committed before it is sent, then marked sent; a worker that dies between the
-two leaves it to be sent again when the lease ends. A failure is stored in `last_error` and the
-message waits `retry_delay(attempts)` before the next try; after `MAX_ATTEMPTS` it stays unsent
-with its last error, for an operator to look at.
+`kind` is email, sms or webhook; `recipient` an address, a phone number (E.164) or a URL;
+`template` names what is said (loyalty/messaging/templates.py; a webhook's template is its event
+type) and `data` fills it in; `dedupe_key` makes queueing idempotent: a key queued once is never
+queued again, so a job run twice or a request retried sends nothing twice. `queue_many` queues
+a batch in one statement for set-based jobs.
 """
 
 from __future__ import annotations
 
-import json
-import smtplib
-import ssl
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
-from typing import Any, Protocol, cast
-from urllib.parse import unquote, urlsplit
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from loyalty.db import upsert_insert
 from loyalty.messaging.models import OutboxMessage
-from loyalty.messaging.templates import render
-from loyalty.settings import Settings
-
-LEASE = timedelta(minutes=10)
-MAX_ATTEMPTS = 10
-FIRST_RETRY = timedelta(minutes=1)
-LONGEST_RETRY = timedelta(hours=6)
-ERROR_LENGTH = 2_000
+from loyalty.messaging.templates import TEMPLATES
 
 _outbox = cast("Table", OutboxMessage.__table__)
+DEDUPE_KEY_LENGTH = 120
+RECIPIENT_LENGTH = 254
+
+
+class MessageKind(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
 
 
 @dataclass(frozen=True)
-class Outgoing:
-    """One message as a backend sees it: rendered, addressed, with the payload it came from."""
-
-    id: int
-    channel: str
+class Message:
+    kind: MessageKind
     recipient: str
     template: str
-    payload: dict[str, Any]
-    subject: str
-    text: str
+    data: Mapping[str, Any]
+    dedupe_key: str
+    due_at: datetime
+    member_id: int | None = None  # whom it is about, when a member
 
 
-class MessageBackend(Protocol):
-    def send(self, message: Outgoing) -> None:
-        """Deliver the message or raise; whatever it raises is recorded and retried."""
-
-
-class UnsupportedChannel(ValueError):
-    pass
-
-
-class RecordingBackend:
-    """Appends each message as one JSON line to `path`: the embedded default, and what a
-    developer reads to see the mail the program would send."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def send(self, message: Outgoing) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {
-                "id": message.id,
-                "channel": message.channel,
-                "to": message.recipient,
-                "template": message.template,
-                "subject": message.subject,
-                "text": message.text,
-                "payload": message.payload,
-            },
-            ensure_ascii=False,
-            sort_keys=True,
-        )
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    host: str
-    port: int
-    security: str  # "none", "starttls" or "tls"
-    username: str | None
-    password: str | None
-
-
-_SECURITY = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
-
-
-def parse_smtp_url(url: str) -> SmtpServer:
-    """smtp://host:port (plain), smtp+starttls://user:password@host:587, smtps://host:465."""
-    parts = urlsplit(url)
-    if parts.scheme not in _SECURITY or not parts.hostname:
-        msg = "LOYALTY_SMTP_URL looks like smtp://host:25, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465"
+def _row(message: Message, now: datetime) -> dict[str, Any]:
+    kind = MessageKind(message.kind)
+    if kind != MessageKind.WEBHOOK and message.template not in TEMPLATES:
+        msg = f"no template named {message.template!r}"
         raise ValueError(msg)
-    security, default_port = _SECURITY[parts.scheme]
-    return SmtpServer(
-        host=parts.hostname,
-        port=parts.port or default_port,
-        security=security,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
+    if not 0 < len(message.dedupe_key) <= DEDUPE_KEY_LENGTH:
+        msg = f"a dedupe key has 1 to {DEDUPE_KEY_LENGTH} characters"
+        raise ValueError(msg)
+    if not 0 < len(message.recipient) <= RECIPIENT_LENGTH:
+        msg = f"a recipient has 1 to {RECIPIENT_LENGTH} characters"
+        raise ValueError(msg)
+    return {
+        "channel": kind.value,
+        "template": message.template,
+        "member_id": message.member_id,
+        "recipient": message.recipient,
+        "payload": dict(message.data),
+        "dedupe_key": message.dedupe_key,
+        "created_at": now,
+        "available_at": message.due_at,
+        "attempts": 0,
+    }
 
 
-class SmtpBackend:
-    """Sends email through an SMTP server, one connection per message."""
-
-    def __init__(self, url: str, sender: str, *, timeout: float = 30) -> None:
-        self.server = parse_smtp_url(url)
-        self.sender = sender
-        self.timeout = timeout
-
-    def _connect(self) -> smtplib.SMTP:
-        server = self.server
-        if server.security == "tls":
-            return smtplib.SMTP_SSL(
-                server.host,
-                server.port,
-                timeout=self.timeout,
-                context=ssl.create_default_context(),
-            )
-        connection = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
-        if server.security == "starttls":
-            connection.starttls(context=ssl.create_default_context())
-        return connection
-
-    def send(self, message: Outgoing) -> None:
-        if message.channel != "email":
-            raise UnsupportedChannel(f"SMTP sends email, not {message.channel}")
-        email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = message.recipient
-        email["Subject"] = message.subject
-        email["Date"] = format_datetime(datetime.now().astimezone())
-        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
-        email.set_content(message.text)
-        with self._connect() as connection:
-            if self.server.username:
-                connection.login(self.server.username, self.server.password or "")
-            connection.send_message(email)
-
-
-def backend_from_settings(settings: Settings) -> MessageBackend:
-    if settings.smtp_url:
-        return SmtpBackend(settings.smtp_url, settings.mail_from)
-    return RecordingBackend(settings.outbox_file)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """1, 2, 4 … minutes after the 1st, 2nd, 3rd … failed attempt, at most 6 hours."""
-    doublings = min(max(attempts - 1, 0), 16)  # far past the cap, and never an overflow
-    return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
-
-
-@dataclass(frozen=True)
-class SendReport:
-    sent: int = 0
-    failed: int = 0
-
-    def describe(self) -> str:
-        text = f"sent {self.sent:,} message{'' if self.sent == 1 else 's'}"
-        if self.failed:
-            text += f", {self.failed:,} failed (tried again later)"
-        return text
-
-
-def send_outbox(
-    session: Session,
-    backend: MessageBackend,
-    now: datetime,
-    limit: int = 100,
-    *,
-    checkpoint: Callable[[], None] | None = None,
-) -> SendReport:
-    """Send up to `limit` due messages, oldest first. `checkpoint` (the caller's commit) runs
-    after the claim and after each message, so nothing is held locked while a message is on
-    its way and a crash loses no record of what was sent."""
-    due = and_(
-        _outbox.c.sent_at.is_(None),
-        _outbox.c.available_at <= now,
-        _outbox.c.attempts < MAX_ATTEMPTS,
-    )
+def queue_many(session: Session, messages: Iterable[Message], *, now: datetime) -> int:
+    """Queue every message whose dedupe key is new, in one statement; how many were queued."""
+    rows = [_row(message, now) for message in messages]
+    if not rows:
+        return 0
     session.flush()
     connection = session.connection()
-    claimed = connection.execute(
-        select(
-            _outbox.c.id,
-            _outbox.c.channel,
-            _outbox.c.recipient,
-            _outbox.c.template,
-            _outbox.c.payload,
-            _outbox.c.attempts,
-        )
-        .where(due)
-        .order_by(_outbox.c.available_at, _outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # another sender takes the next ones (PostgreSQL)
-    ).all()
-    if not claimed:
-        return SendReport()
-    connection.execute(
-        update(_outbox)
-        .where(_outbox.c.id.in_([row.id for row in claimed]))
-        .values(attempts=_outbox.c.attempts + 1, available_at=now + LEASE)
+    statement = (
+        upsert_insert(connection.dialect.name)(_outbox)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(_outbox.c.id)
     )
-    if checkpoint is not None:
-        checkpoint()
-    sent = failed = 0
-    for row in claimed:
-        outcome: dict[str, Any]
-        try:
-            rendered = render(row.template, row.payload)
-            backend.send(
-                Outgoing(
-                    id=row.id,
-                    channel=row.channel,
-                    recipient=row.recipient,
-                    template=row.template,
-                    payload=row.payload,
-                    subject=rendered.subject,
-                    text=rendered.text,
-                )
-            )
-        except Exception as exc:  # noqa: BLE001 - whatever a backend raises is recorded and retried
-            failed += 1
-            outcome = {
-                "last_error": f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH],
-                "available_at": now + retry_delay(row.attempts + 1),
-            }
-        else:
-            sent += 1
-            outcome = {"sent_at": now, "last_error": None}
-        session.connection().execute(
-            update(_outbox).where(_outbox.c.id == row.id).values(**outcome)
-        )
-        if checkpoint is not None:
-            checkpoint()
-    return SendReport(sent=sent, failed=failed)
+    return len(connection.execute(statement, rows).all())
+
+
+def queue(  # noqa: PLR0917 - the outbox's one documented call, positional as written
+    session: Session,
+    kind: MessageKind,
+    recipient: str,
+    template: str,
+    data: Mapping[str, Any],
+    dedupe_key: str,
+    due_at: datetime,
+    *,
+    now: datetime | None = None,
+    member_id: int | None = None,
+) -> bool:
+    """Queue one message in the caller's transaction; False when its dedupe key was queued
+    before (nothing is queued twice)."""
+    message = Message(kind, recipient, template, data, dedupe_key, due_at, member_id)
+    return queue_many(session, [message], now=now or due_at) == 1

@@ -1,7 +1,4 @@
-"""`loyalty` commands of this area; loyalty/cli.py registers every one in COMMANDS.
-
-`adjust-points` lives here beside the liability report because both are the back office's
-work on points (the ledger's own commands are kept in loyalty/ledger/commands.py)."""
+"""`loyalty` commands of the reports; loyalty/cli.py registers every one in COMMANDS."""
 
 from __future__ import annotations
 
@@ -12,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from loyalty.commandline import actor, clock, unit_of_work
-from loyalty.ledger.adjustments import adjust_points
+from loyalty.commandline import clock, unit_of_work
 from loyalty.reports.liability import (
     MOVEMENT_FIGURES,
     Breakage,
@@ -22,34 +18,6 @@ from loyalty.reports.liability import (
     liability_report,
     money_text,
 )
-
-
-@click.command(
-    "adjust-points",
-    # POINTS may be negative: "-50" is a number here, not an option.
-    context_settings={"ignore_unknown_options": True},
-)
-@click.argument("member_id", type=int)
-@click.argument("points", type=int)
-@click.option("--reason", required=True, help="why, for the audit log (3 to 200 characters)")
-def adjust_points_command(member_id: int, points: int, reason: str) -> None:
-    """Add (POINTS > 0) or remove (POINTS < 0) a member's points by hand, audited.
-
-    e.g. `loyalty adjust-points 42 -150 --reason "duplicate sale"`; removing more than the
-    member has available is refused.
-    """
-    with unit_of_work() as session:
-        done = adjust_points(
-            session,
-            member_id=member_id,
-            points=points,
-            reason=reason,
-            actor=actor(),
-            now=clock.now(),
-        )
-    click.echo(f"member {member_id}: {points:+,} points ({done.reason}), entry {done.entry_id}")
-    click.echo(f"before: available {done.before.available:,}, pending {done.before.pending:,}")
-    click.echo(f"after:  available {done.after.available:,}, pending {done.after.pending:,}")
 
 
 def _percent(breakage: Breakage) -> str:
@@ -147,4 +115,4 @@ def liability_report_command(
         click.echo(f"\n{len(report.months)} months written to {csv_path}")
 
 
-COMMANDS: list[click.Command] = [adjust_points_command, liability_report_command]
+COMMANDS: list[click.Command] = [liability_report_command]

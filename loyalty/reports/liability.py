@@ -51,8 +51,8 @@ from babel.numbers import get_currency_precision
 from sqlalchemy import ColumnElement, String, case, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from loyalty.clock import add_months
 from loyalty.errors import InvalidInput
-from loyalty.ledger.expiry import add_months
 from loyalty.ledger.models import EntryKind, PointAccount, PointEntry
 from loyalty.program import get_program
 

@@ -3,18 +3,14 @@ API does (the same service, the same field messages). loyalty/cli.py registers C
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from loyalty.commandline import actor, clock, unit_of_work
-from loyalty.errors import InvalidInput
+from loyalty.commandline import JSON_FILE, actor, clock, read_json, refusal, table, unit_of_work
 from loyalty.program import get_program
 from loyalty.rules.models import EarnRule
 from loyalty.rules.services import (
@@ -26,30 +22,7 @@ from loyalty.rules.services import (
     update_rule,
 )
 
-RULE_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{path} is not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(
-            f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from exc
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain columns, wide enough for their longest cell, for a terminal or a pipe."""
-    widths = [max(len(cell) for cell in column) for column in zip(headings, *rows, strict=True)]
-    lines = [headings, ["-" * width for width in widths], *rows]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+RULE_FILE = JSON_FILE
 
 
 def _moment(value: datetime | None, zone: ZoneInfo) -> str:
@@ -68,14 +41,6 @@ def _window(rule: EarnRule, zone: ZoneInfo) -> str:
 
 def _cap(rule: EarnRule) -> str:
     return f"{rule.cap_points:,}/{rule.cap_period}" if rule.cap_points is not None else "-"
-
-
-def refusal(label: str, exc: InvalidInput) -> str:
-    """The refusal and a line per field message (a message that only repeats it is left out)."""
-    lines = [f"{label}: {exc.detail}"]
-    for field, messages in exc.errors.items():
-        lines.extend(f"  {field}: {message}" for message in messages if message != exc.detail)
-    return "\n".join(lines)
 
 
 @click.group("rules")

@@ -23,6 +23,8 @@ class Scope(StrEnum):
     POINTS = "points"  # manual point adjustments
     REPORTS = "reports"  # liability and programme figures
     PROGRAM = "program"  # program settings
+    MEMBERS = "members"  # full member records, search, export of a member's data
+    METRICS = "metrics"  # /metrics
 
 
 @dataclass(frozen=True)

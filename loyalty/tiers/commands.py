@@ -8,11 +8,10 @@ from datetime import datetime, time, timedelta
 
 import click
 
-from loyalty.commandline import actor, clock, unit_of_work
+from loyalty.commandline import actor, clock, refusal, table, unit_of_work
 from loyalty.errors import InvalidInput
 from loyalty.members.services import get_member
 from loyalty.program import TierBasis, get_program
-from loyalty.rules.commands import refusal, table
 from loyalty.tiers.services import (
     all_tiers,
     create_tier,

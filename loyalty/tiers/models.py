@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,15 +44,11 @@ class MemberTier(Base):
 
 @dataclass(frozen=True)
 class TierView:
+    """A tier as tills, members and staff see it, wherever a tier is shown."""
+
     code: str
     name: str
     rank: int
+    threshold: int
     earn_multiplier_percent: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "rank": self.rank,
-            "earn_multiplier_percent": self.earn_multiplier_percent,
-        }
+    perks: str

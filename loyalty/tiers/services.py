@@ -32,10 +32,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
+from loyalty.clock import add_months
 from loyalty.db import UPSERT_INSERT, UtcDateTime
 from loyalty.errors import Conflict, InvalidInput, NotFound
-from loyalty.ledger.expiry import add_months
-from loyalty.program import ProgramSettings, TierBasis, new_config_version
+from loyalty.members.services import get_member
+from loyalty.program import ProgramSettings, TierBasis, get_program, new_config_version
 from loyalty.sales.models import Sale, SaleStatus
 from loyalty.tiers.models import MemberTier, Tier, TierView
 from loyalty.versioned import VersionedCache
@@ -53,10 +54,14 @@ _review_values = Table(
 )
 
 
+def tier_view(tier: Tier) -> TierView:
+    return TierView(
+        tier.code, tier.name, tier.rank, tier.threshold, tier.earn_multiplier_percent, tier.perks
+    )
+
+
 def _view(tier: Tier | None) -> TierView | None:
-    if tier is None:
-        return None
-    return TierView(tier.code, tier.name, tier.rank, tier.earn_multiplier_percent)
+    return None if tier is None else tier_view(tier)
 
 
 def all_tiers(session: Session) -> list[Tier]:
@@ -277,11 +282,7 @@ def tier_rows(session: Session, config_version: str) -> list[TierRow]:
 
     def load() -> list[TierRow]:
         return [
-            TierRow(
-                tier.id,
-                TierView(tier.code, tier.name, tier.rank, tier.earn_multiplier_percent),
-                tier.threshold,
-            )
+            TierRow(tier.id, tier_view(tier), tier.threshold)
             for tier in session.scalars(_TIER_ROWS)
         ]
 
@@ -583,3 +584,38 @@ def progress(session: Session, member_id: int, program: ProgramSettings, now: da
         window_starts=start,
         counts_until=counts_until,
     )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The tier a member enjoys now: held, or a higher staff floor."""
+
+    tier: TierView | None
+
+
+def set_member_floor(
+    session: Session,
+    *,
+    member_id: int,
+    tier_code: str,
+    until: datetime | None,
+    actor: str,
+    now: datetime,
+) -> Standing:
+    """`set_floor` for a member who must exist (not erased)."""
+    get_member(session, member_id)
+    return Standing(
+        set_floor(
+            session, member_id=member_id, tier_code=tier_code, until=until, actor=actor, now=now
+        )
+    )
+
+
+def remove_member_floor(session: Session, *, member_id: int, actor: str, now: datetime) -> Standing:
+    get_member(session, member_id)
+    return Standing(remove_floor(session, member_id=member_id, actor=actor, now=now))
+
+
+def member_progress(session: Session, member_id: int, now: datetime) -> Progress:
+    get_member(session, member_id)
+    return progress(session, member_id, get_program(session), now)

@@ -16,8 +16,8 @@ from loyalty.audit.models import AuditEntry
 from loyalty.clock import FixedClock
 from loyalty.db import Base
 from loyalty.ledger.models import PointEntry
-from loyalty.members.services import LookupKeys
 from loyalty.sales.models import Sale, SaleReturn
+from loyalty.settings import LookupKeys
 from loyalty.stores.services import revoke_terminal, rotate_key
 from tests.factories import Till, make_member, make_till, qr_of, sale_body
 
@@ -201,7 +201,7 @@ def sale_of(session: Session, store_id: int, external_id: str) -> tuple[Any, ...
 def points_of(client: FlaskClient, till: Till, member_id: int) -> dict[str, int]:
     response = client.get(f"{API}/members/{member_id}", headers=till.headers)
     assert response.status_code == 200
-    points: dict[str, int] = response.get_json()["points"]
+    points: dict[str, int] = response.get_json()["balance"]
     return points
 
 
@@ -259,7 +259,7 @@ def test_a_till_of_another_store_cannot_return_or_void_a_sale_or_replay_its_retu
     assert session.scalar(select(func.count()).select_from(SaleReturn)) == returns_before
     # Store B can still void its own sale.
     voided = client.post(f"{API}/pos/transactions/B-SALE-1/void", headers=store_b.headers)
-    assert voided.status_code == 200
+    assert voided.status_code == 201
     assert voided.get_json()["sale_status"] == "voided"
 
 
@@ -290,7 +290,7 @@ def test_the_same_external_id_at_two_stores_is_two_different_sales(
 
     # Voiding one leaves the other as it was.
     void = client.post(f"{API}/pos/transactions/TILL-0001/void", headers=store_a.headers)
-    assert void.status_code == 200
+    assert void.status_code == 201
     assert sale_of(session, store_a.store.id, "TILL-0001")[0] == "voided"
     assert sale_of(session, store_b.store.id, "TILL-0001") == ("completed", earned, 0, 0)
     assert points_of(client, store_b, counter.member_id)["available"] == earned

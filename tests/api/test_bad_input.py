@@ -17,16 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from api.app import create_app
 from loyalty.audit.models import AuditEntry
 from loyalty.cards.models import Card
 from loyalty.cards.numbers import luhn_check_digit
 from loyalty.clock import FixedClock
 from loyalty.ledger.models import PointAccount, PointEntry
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.models import Sale, SaleLine, SaleReturn
+from loyalty.settings import LookupKeys
+from server.app import create_app
 from tests.conftest import app_settings
 from tests.factories import Till, make_member, make_till, qr_of, sale_body, sell
 
@@ -98,7 +98,11 @@ def valid_body(endpoint: str, shop: Shop, clock: FixedClock) -> dict[str, Any]:
         "quote": {k: v for k, v in sale.items() if k not in {"external_id", "occurred_at"}},
         "transactions": sale,
         "returns": {"external_id": "RET-1", "lines": [{"sku": "MILK", "quantity": 1}]},
-        "members": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "members": {
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "consents": {"email": False, "sms": False},
+        },
     }
     return bodies[endpoint]
 
@@ -294,7 +298,7 @@ def test_redeeming_points_the_member_does_not_have_is_refused_and_no_sale_is_rec
     assert_problem(post(client, shop, "transactions", sale), 409, "redeem_points")
     assert recorded(session) == before
     balance = client.get(f"{API}/members/{shop.member_id}", headers=shop.till.headers)
-    assert balance.get_json()["points"] == {"available": 5, "pending": 0}
+    assert balance.get_json()["balance"] == {"available": 5, "pending": 0}
 
 
 SALE_CASES = [
@@ -476,10 +480,13 @@ ENROL_CASES = [
     pytest.param("birthday", "14/03/1990", "birthday", id="birthday day first"),
     pytest.param("birthday", 19900314, "birthday", id="birthday a number"),
     pytest.param("birthday", "2030-01-01", "birthday", id="birthday in the future"),
-    pytest.param("email_consent", "yes", "email_consent", id="consent yes"),
-    pytest.param("email_consent", 1, "email_consent", id="consent 1"),
-    pytest.param("email_consent", None, "email_consent", id="consent null"),
-    pytest.param("sms_consent", True, "sms_consent", id="sms consent without a phone"),
+    pytest.param("consents.email", "yes", "consents.email", id="consent yes"),
+    pytest.param("consents.email", 1, "consents.email", id="consent 1"),
+    pytest.param("consents.email", None, "consents.email", id="consent null"),
+    pytest.param("consents", True, "consents", id="consents not an object"),
+    pytest.param("consents.post", True, "consents.post", id="consent to an unknown channel"),
+    pytest.param("consents.sms", True, "consents.sms", id="sms consent without a phone"),
+    pytest.param("email_consent", True, "email_consent", id="the old consent field"),
     pytest.param("acquisition_source", "s" * 81, "acquisition_source", id="source too long"),
     pytest.param("card_code", 1234, "card_code", id="card code a number"),
     pytest.param("card_code", "c" * 65, "card_code", id="card code too long"),

@@ -33,7 +33,7 @@ def test_enrolling_at_the_till_issues_a_card_and_normalises_contacts(client, til
         email=" Grace@Example.COM ",
         phone="020 7946 0019",
         birthday="1990-02-28",
-        sms_consent=True,
+        consents={"sms": True},
         acquisition_source="in store",
     )
     assert response.status_code == 201, response.get_json()
@@ -42,10 +42,12 @@ def test_enrolling_at_the_till_issues_a_card_and_normalises_contacts(client, til
     assert member["phone"] == "+442079460019"
     assert member["consents"]["sms"] is True
     assert member["consents"]["email"] is False
-    assert member["points"] == {"available": 0, "pending": 0}
+    assert member["balance"] == {"available": 0, "pending": 0}
+    assert member["consents"]["sms_given_at"] is not None
+    assert member["consents"]["email_given_at"] is None
     [card] = member["cards"]
     assert card["status"] == "active"
-    assert verify_payload(CARD_KEY, card["qr_payload"]) == card["number"]
+    assert verify_payload((CARD_KEY,), card["qr_payload"]) == card["number"]
     audit = session.scalars(
         select(AuditEntry).where(
             AuditEntry.action == "member.enrol", AuditEntry.subject_id == str(member["id"])
@@ -83,8 +85,8 @@ def test_an_email_or_phone_already_used_by_a_member_is_refused(client, till, fie
         ({"phone": "12"}, "phone"),
         ({"phone": "+44 20 7946"}, "phone"),
         ({"birthday": "2999-01-01"}, "birthday"),
-        ({"sms_consent": True}, "sms_consent"),
-        ({"email_consent": True}, "email_consent"),
+        ({"consents": {"sms": True}}, "consents.sms"),
+        ({"consents": {"email": True}}, "consents.email"),
         ({"card_code": "9123456789012346"}, "card_code"),
     ],
 )

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from loyalty.cards.numbers import format_card_number
 from loyalty.clock import FixedClock
 from loyalty.ledger.models import PointEntry
-from loyalty.members.services import LookupKeys
 from loyalty.sales.models import Sale
+from loyalty.settings import LookupKeys
 from tests.factories import Till, make_member, make_till, qr_of, sale_body
 
 
@@ -54,7 +54,7 @@ def test_identify_finds_the_member_by_whatever_the_scanner_typed(
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["member"] == {"id": member.id, "name": "Ada Lovelace", "status": "active"}
-    assert body["points"] == {"available": 0, "pending": 0}
+    assert body["balance"] == {"available": 0, "pending": 0}
     assert body["coupons"] == []
 
 
@@ -102,7 +102,7 @@ def test_a_blocked_card_is_refused_and_the_replacement_works_with_the_same_point
     assert "blocked" in blocked.get_json()["detail"]
     found = _identify(client, till, new_card["qr_payload"])
     assert found.status_code == 200
-    assert found.get_json()["points"]["available"] == sale.get_json()["points"]["earned"] > 0
+    assert found.get_json()["balance"]["available"] == sale.get_json()["points"]["earned"] > 0
 
 
 def test_a_quote_explains_the_sale_and_changes_nothing(
@@ -126,8 +126,10 @@ def test_a_quote_explains_the_sale_and_changes_nothing(
     assert quote["total"] == quote["subtotal"] - 10
     assert quote["points"]["earned"] == quote["total"] // 100
     assert quote["points"]["reasons"][0]["rule"] == "base"
-    assert quote["coupons"] == [{"code": "SPRING10", "applied": False, "reason": "no such coupon"}]
-    assert quote["balance_after"] == 17 - 10 + quote["points"]["earned"]
+    assert quote["coupons"] == [
+        {"code": "SPRING10", "applied": False, "reason": "unknown", "message": "no such coupon"}
+    ]
+    assert quote["balance"] == {"available": 17 - 10 + quote["points"]["earned"], "pending": 0}
     assert _entries(session) == before
 
 
@@ -181,6 +183,10 @@ def test_a_return_and_a_void_through_the_api(client, till, member_and_code, cloc
         json={"external_id": "ret-1", "lines": [{"sku": "COFFEE", "quantity": 1}]},
     )
     assert partial.status_code == 201
+    assert partial.headers["Location"].endswith(f"{url}/returns/ret-1")
+    assert client.get(partial.headers["Location"], headers=till.headers).get_json() == (
+        partial.get_json()
+    )
     assert partial.get_json()["sale_status"] == "partially_returned"
     again = client.post(
         f"{url}/returns",
@@ -190,8 +196,11 @@ def test_a_return_and_a_void_through_the_api(client, till, member_and_code, cloc
     assert again.status_code == 200
     assert again.get_json() == partial.get_json()
     voided = client.post(f"{url}/void", headers=till.headers)
-    assert voided.status_code == 200
+    assert voided.status_code == 201, "a first void answers as a first return does"
+    assert voided.headers["Location"].endswith(f"{url}/void")
     assert voided.get_json()["sale_status"] == "voided"
+    voided_again = client.post(f"{url}/void", headers=till.headers)
+    assert (voided_again.status_code, voided_again.get_json()) == (200, voided.get_json())
     assert voided.get_json()["balance"] == {"available": 0, "pending": 0}
     after_void = client.post(
         f"{url}/returns",

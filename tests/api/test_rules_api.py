@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
 from loyalty.clock import FixedClock
-from loyalty.members.services import LookupKeys
+from loyalty.rules.schemas import PARAMS, RuleDefinition
+from loyalty.settings import LookupKeys
 from loyalty.tiers.services import create_tier
 from tests.factories import make_member, make_till, qr_of, sale_body, staff_headers
 
@@ -299,10 +300,12 @@ def test_the_openapi_document_describes_the_rule_paths_and_body(client):
     assert {"get", "post"} <= set(spec["paths"]["/api/v1/rules"])
     assert {"get", "patch", "delete"} <= set(spec["paths"]["/api/v1/rules/{rule_id}"])
     body = spec["paths"]["/api/v1/rules"]["post"]["requestBody"]
-    assert body["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/RuleDefinition"
-    }
-    definition = spec["components"]["schemas"]["RuleDefinition"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RuleIn"}
+    definition = spec["components"]["schemas"]["RuleIn"]
+    # the document shows exactly the fields the domain's validation takes
+    assert set(definition["properties"]) == set(RuleDefinition().fields)
+    params = spec["components"]["schemas"]["RuleParams"]["properties"]
+    assert set(params) == {name for schema in PARAMS.values() for name in schema().fields}
     assert set(definition["required"]) == {"name", "kind"}
     assert "tier_multiplier" in definition["properties"]["kind"]["enum"]
     assert {

@@ -6,7 +6,7 @@ import redis
 from flask import Flask
 
 import loyalty.models  # noqa: F401 - the full metadata
-from api.app import create_app
+from server.app import create_app
 from tests.conftest import app_settings
 from tests.factories import make_till
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from loyalty.audit.models import AuditEntry
 from loyalty.clock import FixedClock
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
+from loyalty.settings import LookupKeys
 from tests.factories import Till, make_member, make_till, qr_of, sale_body, staff_headers
 
 TIERS = "/api/v1/tiers"
@@ -32,7 +32,7 @@ SALE = 1778  # what sale_body's basket costs: 17.78
 
 @pytest.fixture
 def staff(session: Session, clock: FixedClock) -> dict[str, str]:
-    return staff_headers(session, clock, "tiers")
+    return staff_headers(session, clock, "tiers", "members")
 
 
 @pytest.fixture
@@ -185,7 +185,14 @@ def test_identify_and_the_sale_show_the_tier_and_the_sale_that_crosses_says_so(
     next_sale = _sell(client, till, code, "t-2", clock.now())
     tier = _identify(client, till, code)
 
-    silver = {"code": "SILVER", "name": "Silver", "rank": 1, "earn_multiplier_percent": 100}
+    silver = {
+        "code": "SILVER",
+        "name": "Silver",
+        "rank": 1,
+        "threshold": 1500,
+        "earn_multiplier_percent": 100,
+        "perks": "",
+    }
     assert (crossing["tier"], crossing["tier_changed"]) == (silver, True)
     assert (next_sale["tier"], next_sale["tier_changed"]) == (silver, False)
     assert tier == silver
@@ -272,9 +279,13 @@ def test_progress_names_the_next_tier_and_what_it_needs_for_a_till_and_for_staff
 ):
     found, code = member
     _sell(client, till, code, "p-1", clock.now())
-    reports = staff_headers(session, clock, "reports")  # any staff key reads progress
+    members = staff_headers(session, clock, "members")  # member data: the members scope
+    reports = staff_headers(session, clock, "reports")
+    assert (
+        client.get(f"/api/v1/members/{found.id}/tier-progress", headers=reports).status_code == 403
+    )
 
-    for headers in (till.headers, reports):
+    for headers in (till.headers, members):
         progress = _progress(client, headers, found.id)
         assert progress["tier"]["code"] == "SILVER"
         assert progress["next_tier"]["code"] == "GOLD"

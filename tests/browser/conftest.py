@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from api.app import create_app
-from api.extensions import db
 from loyalty import migrate
 from loyalty.db import make_engine
 from loyalty.program import ensure_program
+from server.app import create_app
+from server.core.extensions import db
 from tests.conftest import START, app_settings, unavailable
 
 if TYPE_CHECKING:

@@ -9,15 +9,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
+from loyalty.checkout.returns import ReturnRequest, record_return
 from loyalty.clock import FixedClock
 from loyalty.errors import InsufficientPoints, InvalidInput, NotFound
 from loyalty.ledger import services as ledger
 from loyalty.ledger.adjustments import MAX_ADJUSTMENT, adjust_points
 from loyalty.ledger.models import EntryKind, PointEntry, PointLot
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys, erase, set_blocked
+from loyalty.members.services import erase, set_blocked
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import ReturnRequest, record_return
+from loyalty.settings import LookupKeys
 from tests.factories import make_member, make_till, sell
 
 STAFF = "staff:7:Grace at head office"

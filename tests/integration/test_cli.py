@@ -18,10 +18,12 @@ from pathlib import Path
 import png
 import pytest
 import zxingcpp
+from alembic import command
 from click.testing import Result
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
+from loyalty import migrate
 from loyalty.audit.models import AuditEntry
 from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.qr import qr_png, verify_payload
@@ -145,7 +147,9 @@ def test_migrate_creates_every_table_is_safe_to_run_twice_and_sets_the_default_p
 
     assert_ok(first)
     assert_ok(second)
-    assert "database is up to date" in second.stdout
+    head = migrate.head_revision()
+    assert first.stdout.strip() == f"database created (revision {head})"
+    assert second.stdout.strip() == f"database already current (revision {head})"
     engine = make_engine(empty_url)
     try:
         inspector = inspect(engine)
@@ -167,6 +171,16 @@ def test_migrate_creates_every_table_is_safe_to_run_twice_and_sets_the_default_p
     assert program.expiry_months == 12
 
 
+def test_migrate_says_from_which_revision_it_upgraded(empty_url: str) -> None:
+    command.upgrade(migrate.alembic_config(empty_url), "0006")
+
+    result = loyalty(empty_url, "migrate")
+
+    assert_ok(result)
+    head = migrate.head_revision()
+    assert result.stdout.strip() == f"database upgraded from revision 0006 to {head}"
+
+
 def test_a_command_run_before_migrate_says_to_migrate_instead_of_a_traceback(
     empty_url: str,
 ) -> None:
@@ -180,27 +194,42 @@ def test_a_command_run_before_migrate_says_to_migrate_instead_of_a_traceback(
 SEEDED_TABLES = ("members", "cards", "sales", "point_entries", "stores", "terminals")
 
 
-def test_seeding_the_demo_twice_duplicates_nothing_and_only_the_new_till_key_works(
-    url: str, db: Engine
+def test_seeding_the_demo_twice_duplicates_nothing_and_keeps_the_till_key_it_printed(
+    url: str, db: Engine, tmp_path: Path
 ) -> None:
-    first = loyalty(url, "seed-demo")
+    instance = {"LOYALTY_INSTANCE_PATH": str(tmp_path)}
+    first = loyalty(url, "seed-demo", **instance)
     assert_ok(first)
     before = counts(db, *SEEDED_TABLES)
 
-    second = loyalty(url, "seed-demo")
+    second = loyalty(url, "seed-demo", **instance)
 
     assert_ok(second)
     assert "demo store DEMO-01: already there; 4 members" in second.stdout
     assert counts(db, *SEEDED_TABLES) == before
     assert before["members"] >= 4
     assert before["sales"] >= 25
-    old_key, new_key = till_key(first), till_key(second)
-    assert old_key != new_key
+    assert till_key(first) == till_key(second), "a second `make run` prints the same key"
+    assert "(unchanged," in second.stdout
     with Session(db) as session:
-        assert authenticate_terminal(session, old_key) is None
-        terminal = authenticate_terminal(session, new_key)
+        terminal = authenticate_terminal(session, till_key(second))
         assert terminal is not None
         assert session.get(Store, terminal.store_id).code == "DEMO-01"
+
+
+def test_seed_demo_with_new_key_replaces_the_till_key(url: str, db: Engine, tmp_path: Path) -> None:
+    instance = {"LOYALTY_INSTANCE_PATH": str(tmp_path)}
+    old_key = till_key(loyalty(url, "seed-demo", **instance))
+
+    renewed = loyalty(url, "seed-demo", "--new-key", **instance)
+
+    assert_ok(renewed)
+    new_key = till_key(renewed)
+    assert new_key != old_key
+    with Session(db) as session:
+        assert authenticate_terminal(session, old_key) is None
+        assert authenticate_terminal(session, new_key) is not None
+    assert till_key(loyalty(url, "seed-demo", **instance)) == new_key
 
 
 # --- stores and tills -------------------------------------------------------------------------
@@ -275,7 +304,7 @@ def test_a_batch_of_cards_is_written_for_the_printer_with_valid_numbers_and_scan
         assert re.fullmatch(r"\d{16}", number)
         assert luhn_valid(number), number
         assert printed.replace(" ", "") == number
-        assert verify_payload(CARD_KEY, payload) == number
+        assert verify_payload((CARD_KEY,), payload) == number
     with Session(db) as session:
         stored = session.scalars(select(Card).where(Card.number.in_(numbers))).all()
     assert len(stored) == 25

@@ -18,17 +18,17 @@ from flask import Flask
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.extensions import db
 from loyalty import migrate
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.program import ensure_program
 from loyalty.sales.models import Sale
+from loyalty.settings import LookupKeys
+from server.app import create_app
+from server.core.extensions import db
 from tests.conftest import (
     START,
     app_settings,

@@ -20,9 +20,9 @@ from loyalty.ledger.expiry import last_day, lot_expiry
 from loyalty.ledger.jobs import expire_points, members_with_expired_points
 from loyalty.ledger.models import EntryKind, LotDraw, PointEntry, PointLot
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.program import ExpiryPolicy, default_settings, update_program
 from loyalty.rules.pricing import BasketLine
+from loyalty.settings import LookupKeys
 from tests.conftest import START
 from tests.factories import give_points, make_member, make_till, sell
 

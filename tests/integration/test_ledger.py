@@ -12,8 +12,8 @@ from loyalty.clock import FixedClock
 from loyalty.ledger import services as ledger
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.models import EntryKind, PointAccount, PointEntry, PointLot
-from loyalty.members.services import LookupKeys
 from loyalty.program import update_program
+from loyalty.settings import LookupKeys
 from tests.factories import give_points, make_member
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.checkout.returns import ReturnRequest, record_return
 from loyalty.clock import FixedClock
 from loyalty.errors import InvalidInput
 from loyalty.ledger import services as ledger
@@ -23,10 +24,9 @@ from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.jobs import expire_points
 from loyalty.ledger.models import PointLot
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.errors import SaleClosed
-from loyalty.sales.services import ReturnRequest, record_return
+from loyalty.settings import LookupKeys
 from tests.conftest import START
 from tests.factories import Till, make_member, make_till, sell
 

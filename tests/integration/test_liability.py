@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
+from loyalty.checkout.returns import ReturnRequest, record_return
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.errors import InvalidInput
@@ -24,11 +25,10 @@ from loyalty.ledger.adjustments import adjust_points
 from loyalty.ledger.jobs import expire_points, unlock_points
 from loyalty.ledger.models import LotDraw, PointAccount, PointEntry, PointLot
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.program import update_program
 from loyalty.reports.liability import LiabilityReport, Movements, liability_report
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import ReturnRequest, record_return
+from loyalty.settings import LookupKeys
 from tests.cli import assert_clean_error, assert_ok, loyalty
 from tests.conftest import drop_postgres_database, fresh_postgres_database
 from tests.factories import Till, make_member, make_till, sell

@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from loyalty.audit.models import AuditEntry
 from loyalty.cards.errors import CardBlocked
+from loyalty.checkout.identify import identify
 from loyalty.members.errors import ContactTaken, MemberBlocked, UnknownMember
 from loyalty.members.models import Member
-from loyalty.members.services import erase, get_member, identify, set_blocked
+from loyalty.members.services import erase, get_member, set_blocked
 from tests.factories import make_member, make_till, qr_of, sell
 
 

@@ -16,13 +16,13 @@ from sqlalchemy import Engine, inspect, select
 
 import loyalty.models  # noqa: F401 - registers every table on the metadata
 from loyalty import migrate
+from loyalty.checkout.returns import ReturnRequest, record_return
 from loyalty.clock import FixedClock
 from loyalty.db import Base, make_engine, session_scope
-from loyalty.members.services import LookupKeys
 from loyalty.program import ensure_program
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.models import Sale
-from loyalty.sales.services import ReturnRequest, record_return
+from loyalty.settings import LookupKeys
 from tests.conftest import CARD_KEY, START, drop_postgres_database, fresh_postgres_database
 from tests.factories import give_points, make_member, make_till, sell
 

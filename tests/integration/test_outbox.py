@@ -23,22 +23,23 @@ from rq.job import Job
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loyalty import jobs, migrate
+from loyalty import migrate
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine, session_scope
+from loyalty.jobs import services as jobs
 from loyalty.ledger import services as ledger
 from loyalty.ledger.jobs import queue_expiry_reminders
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys, erase, set_blocked
+from loyalty.members.services import erase, set_blocked
 from loyalty.messaging.models import OutboxMessage
-from loyalty.messaging.services import (
+from loyalty.messaging.sending import (
     MAX_ATTEMPTS,
     RecordingBackend,
     SmtpBackend,
     send_outbox,
 )
 from loyalty.program import ensure_program, update_program
-from loyalty.settings import Settings
+from loyalty.settings import LookupKeys, Settings
 from loyalty.tiers.services import create_tier, current_tier
 from tests.cli import loyalty
 from tests.conftest import (

@@ -10,17 +10,21 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.checkout.identify import identify
+from loyalty.checkout.returns import ReturnRequest, record_return
+from loyalty.checkout.services import Basket, quote
 from loyalty.clock import FixedClock
 from loyalty.ledger import services as ledger
 from loyalty.ledger.adjustments import adjust_points
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.jobs import unlock_points
 from loyalty.ledger.models import PointEntry, PointLot
+from loyalty.ledger.services import Balance
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys, identify
 from loyalty.program import update_program
+from loyalty.results import stored
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import Basket, ReturnRequest, quote, record_return
+from loyalty.settings import LookupKeys
 from tests.conftest import unique
 from tests.factories import Till, give_points, make_member, make_till, sell
 
@@ -54,7 +58,7 @@ def _buy(
         lines=[BasketLine("TEA", 2, 500)],
         occurred_at=occurred_at,
     )
-    return str(recorded.result["external_id"])
+    return str(recorded.result.external_id)
 
 
 def _return(
@@ -220,7 +224,7 @@ def test_a_return_inside_the_window_cancels_pending_points_first(
     sale = _buy(session, till, keys, clock, member)
     clock.advance(timedelta(days=2))
 
-    result = _return(session, till, clock, sale)
+    result = stored(_return(session, till, clock, sale))
 
     assert result["points_reversed"] == 10
     assert ledger.balance(session, member.id) == ledger.Balance(available=50, pending=0)
@@ -295,7 +299,8 @@ def test_matured_points_count_as_available_at_the_till_before_the_unlock_job_run
     assert ledger.balance_as_of(session, member.id, clock.now()) == ledger.Balance(10, 0)
     basket = Basket(lines=[BasketLine("TEA", 1, 500)], member_id=member.id, redeem_points=10)
     quoted = quote(session, basket, keys, store_code=till.store.code, now=clock.now())
-    assert (quoted["points"]["redeemed"], quoted["balance_after"]) == (10, 0 + 4)
+    # the 4 points the sale earns wait as pending, as the committed sale shows
+    assert (quoted.points.redeemed, quoted.balance) == (10, ledger.Balance(0, 4))
     sold = sell(
         session,
         till,
@@ -305,8 +310,8 @@ def test_matured_points_count_as_available_at_the_till_before_the_unlock_job_run
         lines=[BasketLine("TEA", 1, 500)],
         redeem=10,
     ).result
-    assert sold["points"]["redeemed"] == 10
-    assert sold["balance"] == {"available": 0, "pending": 4}
+    assert sold.points.redeemed == 10
+    assert sold.balance == ledger.Balance(0, 4)
     _consistent(session)
 
 
@@ -344,7 +349,7 @@ def test_a_sale_that_only_earns_shows_matured_points_as_available_too(
 
     sold = sell(session, till, keys, clock, member=member, lines=[BasketLine("TEA", 2, 500)])
 
-    assert sold.result["balance"] == {"available": 10, "pending": 10}
+    assert sold.result.balance == Balance(10, 10)
     assert ledger.balance_as_of(session, member.id, clock.now()) == ledger.Balance(10, 10)
     _consistent(session)
 

@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from loyalty.audit.models import AuditEntry
+from loyalty.checkout.returns import ReturnRequest, record_return, void_sale
+from loyalty.checkout.services import Basket, quote
 from loyalty.ledger import services as ledger
+from loyalty.results import stored
 from loyalty.rules.models import EarnAward
 from loyalty.rules.pricing import BasketLine
 from loyalty.rules.services import InvalidRule, archive_rule, create_rule, update_rule
-from loyalty.sales.services import Basket, ReturnRequest, quote, record_return, void_sale
 from loyalty.tiers.services import create_tier
 from tests.factories import make_member, make_till, sell
 
@@ -49,8 +51,8 @@ def test_a_sale_explains_which_rule_gave_what_and_the_quote_agrees(session, till
         store_code=till.store.code,
         now=clock.now(),
     )
-    sale = sell(session, till, keys, clock, member=member, lines=BASKET).result
-    assert sale["points"] == quoted["points"]
+    sale = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
+    assert sale["points"] == stored(quoted)["points"]
     assert sale["points"]["earned"] == 11 + 25
     assert [(r["rule"], r["points"]) for r in sale["points"]["reasons"]] == [
         ("base", 11),
@@ -63,7 +65,7 @@ def test_a_rule_change_never_alters_points_already_earned(session, till, keys, c
     double = rule(session, clock, kind="spend", params={"points": 2, "per_minor": 100})
     member, _ = make_member(session, keys, clock)
     first = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s1")
-    assert first.result["points"]["earned"] == 46
+    assert first.result.points.earned == 46
     update_rule(
         session,
         double.id,
@@ -74,10 +76,10 @@ def test_a_rule_change_never_alters_points_already_earned(session, till, keys, c
     replay = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s1")
     assert replay.result == first.result
     second = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s2")
-    assert second.result["points"]["earned"] == 117
+    assert second.result.points.earned == 117
     archive_rule(session, double.id, actor="staff:test", now=clock.now())
     third = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s3")
-    assert third.result["points"]["earned"] == 23
+    assert third.result.points.earned == 23
     assert ledger.balance(session, member.id).available == 46 + 117 + 23
     actions = session.scalars(
         select(AuditEntry.action)
@@ -92,14 +94,16 @@ def test_a_monthly_cap_carries_across_sales_and_starts_again_next_month(session,
     member, _ = make_member(session, keys, clock)  # 14 March 2026
     bonuses = []
     for n in range(4):
-        result = sell(
-            session, till, keys, clock, member=member, lines=BASKET, external_id=f"cap-{n}"
-        ).result
+        result = stored(
+            sell(
+                session, till, keys, clock, member=member, lines=BASKET, external_id=f"cap-{n}"
+            ).result
+        )
         bonuses.append(result["points"]["earned"] - 23)
     assert bonuses == [40, 40, 20, 0]
     clock.advance(timedelta(days=18))  # 1 April
     april = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="cap-4")
-    assert april.result["points"]["earned"] == 23 + 40
+    assert april.result.points.earned == 23 + 40
 
 
 def test_a_voided_sale_gives_its_capped_bonus_back_to_the_period(session, till, keys, clock):
@@ -108,7 +112,7 @@ def test_a_voided_sale_gives_its_capped_bonus_back_to_the_period(session, till, 
     sell(session, till, keys, clock, member=member, lines=BASKET, external_id="v1")
     void_sale(session, terminal=till.terminal, sale_external_id="v1", now=clock.now())
     again = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="v2")
-    assert again.result["points"]["earned"] == 23 + 40
+    assert again.result.points.earned == 23 + 40
     withdrawn = session.scalars(
         select(EarnAward.withdrawn).where(EarnAward.member_id == member.id).order_by(EarnAward.id)
     ).all()
@@ -127,7 +131,7 @@ def test_a_partial_return_keeps_the_bonus_in_the_cap(session, till, keys, clock)
         request=ReturnRequest(external_id="p1-r", lines=[("MILK", 1)]),
     )
     again = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="p2")
-    assert again.result["points"]["earned"] == 23
+    assert again.result.points.earned == 23
 
 
 def test_the_birthday_bonus_comes_once_a_year(session, till, keys, clock):
@@ -135,10 +139,10 @@ def test_the_birthday_bonus_comes_once_a_year(session, till, keys, clock):
     member, _ = make_member(session, keys, clock, birthday=date(1990, 3, 20))
     first = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="b1")
     second = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="b2")
-    assert (first.result["points"]["earned"], second.result["points"]["earned"]) == (223, 23)
+    assert (first.result.points.earned, second.result.points.earned) == (223, 23)
     clock.advance(timedelta(days=365))  # March 2027: a new year, a new birthday
     third = sell(session, till, keys, clock, member=member, lines=BASKET, external_id="b3")
-    assert third.result["points"]["earned"] == 223
+    assert third.result.points.earned == 223
 
 
 def test_the_first_purchase_bonus_comes_with_the_first_sale_only(session, till, keys, clock):
@@ -146,7 +150,7 @@ def test_the_first_purchase_bonus_comes_with_the_first_sale_only(session, till, 
     member, _ = make_member(session, keys, clock)
     first = sell(session, till, keys, clock, member=member, lines=BASKET)
     second = sell(session, till, keys, clock, member=member, lines=BASKET)
-    assert (first.result["points"]["earned"], second.result["points"]["earned"]) == (123, 23)
+    assert (first.result.points.earned, second.result.points.earned) == (123, 23)
 
 
 def test_a_store_scoped_rule_applies_at_that_store_only(session, till, keys, clock):
@@ -155,7 +159,7 @@ def test_a_store_scoped_rule_applies_at_that_store_only(session, till, keys, clo
     member, _ = make_member(session, keys, clock)
     here = sell(session, till, keys, clock, member=member, lines=BASKET)
     there = sell(session, other, keys, clock, member=member, lines=BASKET)
-    assert (here.result["points"]["earned"], there.result["points"]["earned"]) == (23, 33)
+    assert (here.result.points.earned, there.result.points.earned) == (23, 33)
 
 
 def test_a_saturday_promotion_in_the_programs_zone(session, till, keys, clock):
@@ -172,7 +176,7 @@ def test_a_saturday_promotion_in_the_programs_zone(session, till, keys, clock):
     # Friday 13 March 2026, 12:00 UTC is already Saturday 01:00 in Auckland (UTC+13)
     friday_utc = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)
     sale = sell(session, till, keys, clock, member=member, lines=BASKET, occurred_at=friday_utc)
-    assert sale.result["points"]["earned"] == 46
+    assert sale.result.points.earned == 46
 
 
 def test_the_tier_multiplier_applies_once_the_member_holds_the_tier(session, till, keys, clock):
@@ -188,13 +192,20 @@ def test_the_tier_multiplier_applies_once_the_member_holds_the_tier(session, til
     )
     rule(session, clock, kind="tier_multiplier", params={})
     member, _ = make_member(session, keys, clock)
-    first = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    first = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     assert (first["points"]["earned"], first["tier"], first["tier_changed"]) == (
         23,
-        {"code": "GOLD", "name": "Gold", "rank": 2, "earn_multiplier_percent": 150},
+        {
+            "code": "GOLD",
+            "name": "Gold",
+            "rank": 2,
+            "threshold": 2000,
+            "earn_multiplier_percent": 150,
+            "perks": "",
+        },
         True,
     )
-    second = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    second = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     assert (second["points"]["earned"], second["tier_changed"]) == (23 + 11, False)
 
 
@@ -215,10 +226,7 @@ def test_rules_outside_their_window_do_not_apply(session, till, keys, clock):
         starts_at=(clock.now() + timedelta(days=1)).isoformat(),
     )
     member, _ = make_member(session, keys, clock)
-    assert (
-        sell(session, till, keys, clock, member=member, lines=BASKET).result["points"]["earned"]
-        == 23
-    )
+    assert sell(session, till, keys, clock, member=member, lines=BASKET).result.points.earned == 23
 
 
 @pytest.mark.parametrize(
@@ -282,12 +290,12 @@ def test_a_rule_change_that_is_rolled_back_leaves_no_trace_in_later_sales(
     session, till, keys, clock
 ):
     member, _ = make_member(session, keys, clock)
-    before = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    before = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     attempt = session.begin_nested()
     rule(session, clock, kind="spend", params={"points": 9, "per_minor": 100})
-    during = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    during = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     attempt.rollback()  # the change never committed, though a sale read it while it lasted
-    after = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    after = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     assert (before["points"]["earned"], during["points"]["earned"], after["points"]["earned"]) == (
         23,
         211,
@@ -392,7 +400,7 @@ def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
         cap_period="month",
     )
     member, _ = make_member(session, keys, clock)
-    first = sell(session, till, keys, clock, member=member, lines=BASKET).result
+    first = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     seen: list[str] = []
 
     def count(_conn, _cursor, statement, *_args):
@@ -400,7 +408,7 @@ def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        second = sell(session, till, keys, clock, member=member, lines=BASKET).result
+        second = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     reads = [

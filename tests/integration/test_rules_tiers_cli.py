@@ -20,13 +20,14 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
+from loyalty.checkout.results import Recorded
+from loyalty.checkout.returns import void_sale
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.rules.models import EarnRule
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import Recorded, void_sale
+from loyalty.settings import LookupKeys
 from loyalty.stores.models import Terminal
 from loyalty.stores.services import create_terminal, find_store
 from loyalty.tiers.models import MemberTier, Tier
@@ -130,14 +131,14 @@ def buy(
         )
         if void:
             void_sale(
-                session, terminal=terminal, sale_external_id=recorded.result["external_id"], now=now
+                session, terminal=terminal, sale_external_id=recorded.result.external_id, now=now
             )
         session.commit()
         return recorded
 
 
 def earned(recorded: Recorded) -> int:
-    return int(recorded.result["points"]["earned"])
+    return int(recorded.result.points.earned)
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -445,8 +446,8 @@ def test_the_review_upgrades_starts_grace_downgrades_and_ends_floors(
     in_grace, down = new_member(db, now), new_member(db, now)
     for member in (in_grace, down):
         sale = buy(db, store, member, now, 9_500_000, void=True)
-        assert sale.result["tier"]["code"] == top  # upgraded at the sale, kept once it is voided
-        assert sale.result["tier_changed"] is True
+        assert sale.result.tier.code == top  # upgraded at the sale, kept once it is voided
+        assert sale.result.tier_changed is True
     floored = new_member(db, now)
     with db.begin() as conn:
         # as if a review had found them below their tier 31 days ago, beyond the 30 of grace

@@ -8,18 +8,20 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from loyalty.checkout.returns import ReturnRequest, record_return, void_sale
 from loyalty.clock import FixedClock
 from loyalty.errors import InvalidInput
 from loyalty.idempotency import IdempotencyConflict
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry, PointLot
+from loyalty.ledger.services import Balance
 from loyalty.members.models import Member
-from loyalty.members.services import LookupKeys
 from loyalty.program import update_program
+from loyalty.results import stored
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.errors import SaleClosed, UnknownSale
 from loyalty.sales.models import Sale, SaleStatus
-from loyalty.sales.services import ReturnRequest, record_return, void_sale
+from loyalty.settings import LookupKeys
 from tests.factories import Till, make_member, make_till, sell
 
 BASKET = [
@@ -71,8 +73,8 @@ def test_a_sale_earns_points_on_what_was_paid(session, till, keys, clock):
     member, _ = make_member(session, keys, clock)
     recorded = sell(session, till, keys, clock, member=member, lines=BASKET)
     assert recorded.created
-    assert recorded.result["points"]["earned"] == 17
-    assert recorded.result["balance"] == {"available": 17, "pending": 0}
+    assert recorded.result.points.earned == 17
+    assert recorded.result.balance == Balance(17, 0)
 
 
 def test_an_anonymous_sale_is_recorded_and_earns_nothing(session, till, keys, clock):
@@ -80,7 +82,7 @@ def test_an_anonymous_sale_is_recorded_and_earns_nothing(session, till, keys, cl
     sale = session.scalars(select(Sale).where(Sale.external_id == "anon-1")).one()
     assert (sale.member_id, sale.total, sale.points_earned) == (None, 1746, 0)
     assert [line.sku for line in sale.lines] == ["MILK", "COFFEE", "SOAP"]
-    assert recorded.result["balance"] is None
+    assert recorded.result.balance is None
 
 
 def test_an_anonymous_sale_cannot_redeem_points(session, till, keys, clock):
@@ -137,8 +139,8 @@ def test_a_full_return_puts_the_member_back_exactly_where_they_were(session, til
     assert balance == before[0]
     assert {lot: lots[lot] for lot in before[1]} == before[1], "every lot refilled as it was"
     assert all(lots[lot] == 0 for lot in lots.keys() - before[1].keys())
-    assert result.result["sale_status"] == SaleStatus.RETURNED
-    assert result.result["points_restored"] == 600
+    assert result.result.sale_status == SaleStatus.RETURNED
+    assert result.result.points_restored == 600
 
 
 def test_a_void_puts_the_member_back_exactly_where_they_were(session, till, keys, clock):
@@ -149,7 +151,7 @@ def test_a_void_puts_the_member_back_exactly_where_they_were(session, till, keys
     balance, lots = _snapshot(session, member)
     assert balance == before[0]
     assert {lot: lots[lot] for lot in before[1]} == before[1]
-    assert voided.result["sale_status"] == SaleStatus.VOIDED
+    assert voided.result.sale_status == SaleStatus.VOIDED
     again = void_sale(session, terminal=till.terminal, sale_external_id="s2", now=clock.now())
     assert not again.created
     assert again.result == voided.result
@@ -162,11 +164,11 @@ def test_partial_returns_add_up_to_the_full_return(session, till, keys, clock):
     sale = sell(
         session, till, keys, clock, member=member, lines=BASKET, redeem=300, external_id="s3"
     )
-    earned = sale.result["points"]["earned"]
+    earned = sale.result.points.earned
     steps = [("SOAP", 1), ("SOAP", 1), ("MILK", 1), ("COFFEE", 1), ("SOAP", 1), ("MILK", 1)]
     reversed_total = 0
     for n, line in enumerate(steps, start=1):
-        result = _return(session, till, clock, "s3", f"r3-{n}", line).result
+        result = stored(_return(session, till, clock, "s3", f"r3-{n}", line).result)
         reversed_total += result["points_reversed"]
         assert reversed_total <= earned, "a return never removes more than the sale earned"
         expected = SaleStatus.RETURNED if n == len(steps) else SaleStatus.PARTIALLY_RETURNED
@@ -248,4 +250,4 @@ def test_returns_use_the_sales_own_figures_not_todays_earn_rate(session, till, k
     sell(session, till, keys, clock, member=member, lines=BASKET, external_id="s9")
     update_program(session, actor="test", now=clock.now(), earn_points=5)  # rate changed later
     result = _return(session, till, clock, "s9", "r9", ("MILK", 2), ("COFFEE", 1), ("SOAP", 3))
-    assert result.result["points_reversed"] == 17
+    assert result.result.points_reversed == 17

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from loyalty.checkout.returns import ReturnRequest, record_return
 from loyalty.program import get_program, update_program
+from loyalty.results import stored
 from loyalty.rules.pricing import BasketLine
-from loyalty.sales.services import ReturnRequest, record_return
 from loyalty.tiers.services import (
     create_tier,
     current_tier,
@@ -45,7 +46,7 @@ def shop(session, clock):
 
 
 def _buy(session, shop, keys, clock, member, amount, external_id):
-    return sell(
+    result = sell(
         session,
         shop,
         keys,
@@ -54,6 +55,7 @@ def _buy(session, shop, keys, clock, member, amount, external_id):
         external_id=external_id,
         lines=[BasketLine(f"SKU-{external_id}", 1, amount)],
     ).result
+    return stored(result)
 
 
 def _tier(session, member, clock):
@@ -204,7 +206,7 @@ def test_a_partial_return_counts_what_was_kept_to_the_minor_unit(session, shop, 
         lines=[BasketLine("SKU-T", 3, 10_000)],
         redeem=500,
     ).result
-    paid = sale["total"]
+    paid = sale.total
     assert paid % 3 != 0
     record_return(
         session,
@@ -229,7 +231,7 @@ def test_a_sale_from_before_the_window_counts_nothing_towards_a_tier(session, sh
         lines=[BasketLine("SKU-O", 1, 60_000)],
         occurred_at=clock.now() - timedelta(days=400),
     ).result
-    assert (old["tier"], old["tier_changed"]) == (None, False)
+    assert (old.tier, old.tier_changed) == (None, False)
     recent = _buy(session, shop, keys, clock, member, 10_000, "recent")
     assert (recent["tier"]["code"], recent["tier_changed"]) == ("SILVER", True)
 

@@ -1,0 +1,136 @@
+"""Cards: read one, its QR image, block it, replace it, hand a pre-printed one to a member."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, url_for
+
+from api.cards.schemas import ActivateCardSchema, BlockCardSchema, CardSchema, ReplaceCardSchema
+from api.fields import IdempotencyHeaderSchema
+from api.openapi import Blueprint, idempotency
+from loyalty.cards.qr import qr_png, qr_svg
+from loyalty.cards.services import (
+    CardView,
+    block_card_once,
+    card_by_number,
+    replace_card_once,
+)
+from loyalty.enrolment.services import hand_out_card_once
+from server.core import auth, context
+
+blp = Blueprint(
+    "cards",
+    __name__,
+    url_prefix="/api/v1",
+    description="QR cards: read, show, block, replace, hand a pre-printed card to a member.",
+)
+
+_LOCATION = {"Location": {"schema": {"type": "string"}}}
+
+
+@blp.route("/cards/<string:number>", methods=["GET"])
+@blp.terminal()
+@blp.lookup()
+@blp.response(200, CardSchema)
+@blp.problems(404)
+def read(number: str) -> CardView:
+    """A card by its number (spaces and dashes allowed)."""
+    return card_by_number(context.session(), number, card_key=context.settings().card_key)
+
+
+def _payload(number: str) -> str:
+    return card_by_number(
+        context.session(), number, card_key=context.settings().card_key
+    ).qr_payload
+
+
+@blp.route("/cards/<string:number>/qr.svg", methods=["GET"])
+@blp.terminal()
+@blp.lookup()
+@blp.response(200, description="the card's QR code", content_type="image/svg+xml")
+@blp.problems(404)
+def qr_svg_image(number: str) -> Response:
+    """The card's QR code as SVG (it decodes to the card's signed payload)."""
+    return Response(qr_svg(_payload(number)), mimetype="image/svg+xml")
+
+
+@blp.route("/cards/<string:number>/qr.png", methods=["GET"])
+@blp.terminal()
+@blp.lookup()
+@blp.response(200, description="the card's QR code", content_type="image/png")
+@blp.problems(404)
+def qr_png_image(number: str) -> Response:
+    """The card's QR code as PNG (it decodes to the card's signed payload)."""
+    return Response(qr_png(_payload(number)), mimetype="image/png")
+
+
+@blp.route("/cards/<string:number>/block", methods=["POST"])
+@blp.terminal()
+@blp.lookup()
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(BlockCardSchema())
+@blp.response(200, CardSchema)
+@blp.problems(404, 409)
+def block(args: dict[str, Any], number: str, idempotency_key: str | None) -> CardView:
+    """Block a card (lost, stolen): it stops working at every till at once."""
+    return block_card_once(
+        context.session(),
+        idempotency(idempotency_key),
+        number=number,
+        reason=args["reason"],
+        keys=context.lookup_keys(),
+        actor=auth.actor(),
+        now=context.now(),
+    ).result
+
+
+@blp.route("/cards/<string:number>/replace", methods=["POST"])
+@blp.terminal()
+@blp.lookup()
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(ReplaceCardSchema())
+@blp.response(201, CardSchema, headers=_LOCATION)
+@blp.alt_response(200, schema=CardSchema, description="a replay: the first result")
+@blp.problems(404, 409)
+def replace(args: dict[str, Any], number: str, idempotency_key: str | None) -> tuple[Any, ...]:
+    """Block a card and give its member another (`new_card_code`, or a newly issued one). The
+    balance stays with the member. Answers the new card."""
+    outcome = replace_card_once(
+        context.session(),
+        idempotency(idempotency_key),
+        number=number,
+        reason=args["reason"],
+        new_code=args["new_card_code"],
+        keys=context.lookup_keys(),
+        actor=auth.actor(),
+        now=context.now(),
+    )
+    if not outcome.created:
+        return outcome.result, 200
+    return outcome.result, 201, {"Location": url_for(".read", number=outcome.result.number)}
+
+
+@blp.route("/members/<int:member_id>/cards", methods=["POST"])
+@blp.terminal()
+@blp.lookup()
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(ActivateCardSchema())
+@blp.response(201, CardSchema, headers=_LOCATION)
+@blp.alt_response(200, schema=CardSchema, description="a replay: the first result")
+@blp.problems(404, 409)
+def hand_out(args: dict[str, Any], member_id: int, idempotency_key: str | None) -> tuple[Any, ...]:
+    """Hand a pre-printed card to a member who has one already (say, enrolled online): both
+    work. To take a lost card out of use, replace it instead."""
+    outcome = hand_out_card_once(
+        context.session(),
+        idempotency(idempotency_key),
+        member_id=member_id,
+        card_code=args["card_code"],
+        keys=context.lookup_keys(),
+        actor=auth.actor(),
+        now=context.now(),
+    )
+    if not outcome.created:
+        return outcome.result, 200
+    return outcome.result, 201, {"Location": url_for(".read", number=outcome.result.number)}

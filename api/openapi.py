@@ -1,0 +1,170 @@
+"""What makes the OpenAPI document tell the truth: errors documented as the problem+json that is
+sent, each operation's security and its 4xx answers stated by the same decorators that enforce
+them, an operationId on every operation."""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import flask_smorest
+from flask import Flask
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
+
+from api.fields import DecimalString
+from loyalty.idempotency import Idempotency
+from loyalty.staff.services import Scope
+from server.core import auth
+from server.core.errors import PROBLEM_BASE
+from server.core.limits import failed_lookups
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+PROBLEM_JSON = "application/problem+json"
+
+TERMINAL_KEY = "terminalKey"
+STAFF_KEY = "staffKey"
+SECURITY_SCHEMES = {
+    STAFF_KEY: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a staff key (`ls_…`), shown once by `loyalty create-staff-key`, with "
+        "scopes; each operation names the scope it needs (`x-staff-scope`)",
+    },
+    TERMINAL_KEY: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a terminal's key (`lt_…`), shown once by `loyalty create-terminal`; "
+        "it belongs to one store",
+    },
+}
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error is sent."""
+
+    type = fields.String(
+        required=True, metadata={"description": f"a URI under {PROBLEM_BASE}", "format": "uri"}
+    )
+    title = fields.String(required=True)
+    status = fields.Integer(required=True, metadata={"description": "the HTTP status"})
+    detail = fields.String(metadata={"description": "what went wrong, for a person"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "field path -> messages, e.g. `lines.0.quantity`"},
+    )
+    request_id = fields.String(
+        metadata={"description": "the request's id, as in the X-Request-ID response header"}
+    )
+
+
+class LoyaltyApi(flask_smorest.Api):  # type: ignore[misc]
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        """Errors are server.core.errors' job, for the API and the pages alike."""
+
+    def _register_responses(self) -> None:
+        """Every error response is problem+json (flask-smorest's default is its own shape as
+        application/json)."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:  # noqa: PLR2004
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def _security(requirement: list[dict[str, list[str]]], scope: Scope | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"security": requirement}
+    if scope is not None:
+        doc["x-staff-scope"] = scope.value
+    return doc
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    """flask-smorest's Blueprint, with decorators that both enforce and document."""
+
+    def route(self, rule: str, **options: Any) -> Callable[[View], View]:
+        register = super().route(rule, **options)
+
+        def decorator(view: View) -> View:
+            named = self.doc(operationId=f"{self.name}_{view.__name__}")(view)
+            return register(named)  # type: ignore[no-any-return]
+
+        return decorator
+
+    def problems(self, *statuses: int) -> Callable[[View], View]:
+        """Document these error answers (problem+json) on the operation."""
+
+        def decorator(view: View) -> View:
+            for status in statuses:
+                view = self.alt_response(status, response=http.HTTPStatus(status).name)(view)
+            return view
+
+        return decorator
+
+    def _guarded(
+        self, check: Callable[[View], View], doc: dict[str, Any], *statuses: int
+    ) -> Callable[[View], View]:
+        def decorator(view: View) -> View:
+            return self.problems(*statuses)(self.doc(**doc)(check(view)))  # type: ignore[no-any-return]
+
+        return decorator
+
+    def terminal(self) -> Callable[[View], View]:
+        """A till's call: a terminal key."""
+        return self._guarded(auth.terminal_required, _security([{TERMINAL_KEY: []}], None), 401)
+
+    def staff(self, scope: Scope) -> Callable[[View], View]:
+        """A staff call: a staff key with `scope`."""
+        return self._guarded(
+            auth.staff_required(scope), _security([{STAFF_KEY: []}], scope), 401, 403
+        )
+
+    def terminal_or_staff(self, scope: Scope | None = None) -> Callable[[View], View]:
+        """Tills and staff both call it; staff need `scope` when one is named."""
+        return self._guarded(
+            auth.terminal_or_staff(scope),
+            _security([{TERMINAL_KEY: []}, {STAFF_KEY: []}], scope),
+            401,
+            403,
+        )
+
+    def lookup(self) -> Callable[[View], View]:
+        """Answers that say "no such card or member" are budgeted per terminal (429 when the
+        budget is spent), so codes cannot be guessed."""
+
+        def decorator(view: View) -> View:
+            return self.problems(429)(failed_lookups(view))  # type: ignore[return-value]
+
+        return decorator
+
+
+def idempotency(key: str | None) -> Idempotency | None:
+    """The Idempotency-Key header's key, as the caller's own."""
+    return None if key is None else Idempotency(owner=auth.owner(), key=key)
+
+
+def create_api(app: Flask) -> LoyaltyApi:
+    app.config.update(
+        {
+            "API_TITLE": "Loyalty till API",
+            "API_VERSION": "v1",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/api",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            "OPENAPI_SWAGGER_UI_PATH": "docs",
+            "OPENAPI_SWAGGER_UI_URL": "/api/docs/static/",  # served from the project, no CDN
+            "API_SPEC_OPTIONS": {"components": {"securitySchemes": SECURITY_SCHEMES}},
+        }
+    )
+    api = LoyaltyApi(app)
+    api.register_field(DecimalString, "string", "decimal")
+    return api

@@ -1,0 +1,32 @@
+"""The REST API's blueprints and its OpenAPI document, registered on the app by server.app."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+from swagger_ui_bundle import swagger_ui_path
+
+from api.cards import views as cards
+from api.ledger import views as ledger
+from api.members import views as members
+from api.openapi import create_api
+from api.pos import views as pos
+from api.program import views as program
+from api.reports import views as reports
+from api.rules import views as rules
+from api.tiers import views as tiers
+
+BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports)
+
+
+def register_api(app: Flask) -> None:
+    api = create_api(app)
+    for module in BLUEPRINTS:
+        api.register_blueprint(module.blp)
+    app.register_blueprint(
+        Blueprint(
+            "api_docs_static",
+            __name__,
+            static_folder=swagger_ui_path,
+            static_url_path="/api/docs/static",
+        )
+    )

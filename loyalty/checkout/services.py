@@ -1,0 +1,452 @@
+"""The till's flow: price a basket, and commit a sale exactly once with its points and the tier
+it reaches. It meets members, the ledger, rules, tiers and the sale record, so it sits above
+them all; returns and voids are in returns.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from loyalty.checkout.identify import Identification, identify, identify_by_id
+from loyalty.checkout.results import (
+    CouponOutcome,
+    LineDiscount,
+    PointsOutcome,
+    Quote,
+    Recorded,
+    SaleResult,
+)
+from loyalty.errors import DomainError, InvalidInput
+from loyalty.idempotency import IdempotencyConflict, fingerprint
+from loyalty.ledger import services as ledger
+from loyalty.ledger.models import EntryKind
+from loyalty.program import ProgramSettings, get_program
+from loyalty.results import restored, stored
+from loyalty.rules.engine import EarnContext, Earned, RuleKind, applies, evaluate
+from loyalty.rules.pricing import BasketLine, PricedBasket, default_rate, price_basket
+from loyalty.rules.services import cap_period_starts, cap_used_subquery, live_rules, record_awards
+from loyalty.sales import services as sales
+from loyalty.sales.models import Sale, SaleStatus
+from loyalty.settings import LookupKeys
+from loyalty.stores.models import TerminalLike
+from loyalty.tiers.services import (
+    TierStanding,
+    counts_towards_tier,
+    needs_qualifying,
+    qualifying_subquery,
+    upgrade_after_sale,
+    window_start,
+)
+
+# A till's clock may run ahead; beyond this a sale "from the future" is a mistake, not skew.
+MAX_CLOCK_SKEW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Basket:
+    lines: list[BasketLine]
+    member_code: str | None = None
+    member_id: int | None = None
+    coupon_codes: list[str] = field(default_factory=list)
+    redeem_points: int = 0
+
+
+@dataclass(frozen=True)
+class SaleRequest:
+    external_id: str
+    occurred_at: datetime
+    basket: Basket
+
+
+def _resolve_member(
+    session: Session, basket: Basket, keys: LookupKeys, now: datetime
+) -> Identification | None:
+    if basket.member_code:
+        return identify(session, basket.member_code, keys, now)
+    if basket.member_id is not None:
+        return identify_by_id(session, basket.member_id, now)
+    if basket.redeem_points:
+        raise InvalidInput("points can only be redeemed by an identified member", field="code")
+    return None
+
+
+def _coupon_outcomes(codes: list[str]) -> tuple[CouponOutcome, ...]:
+    # Coupons arrive with their own module; until then no code matches one.
+    return tuple(
+        CouponOutcome(code, applied=False, reason="unknown", message="no such coupon")
+        for code in codes
+    )
+
+
+@dataclass(frozen=True)
+class _Earning:
+    earned: Earned
+    # the buyer's qualifying value before this sale; None when no tier could change
+    qualifying: int | None
+
+
+@lru_cache(maxsize=256)
+def _member_facts(
+    *, first_purchase: bool, caps: tuple[tuple[int, bool], ...], tier_basis: str | None
+) -> Any:
+    """One SELECT of the scalar subqueries a sale asks about its buyer, built once per shape:
+    whether they have bought before, each capped rule's points in its period ((rule id, whether
+    the cap has a period start) in `caps`), and their qualifying value for the next tier."""
+    asked = []
+    if first_purchase:
+        any_sale = select(Sale.id).where(
+            Sale.member_id == bindparam("member_id"), Sale.status != SaleStatus.VOIDED
+        )
+        asked.append((~any_sale.exists()).label("first_purchase"))
+    asked += [
+        cap_used_subquery(rule_id, since=since).label(f"cap_{rule_id}") for rule_id, since in caps
+    ]
+    if tier_basis is not None:
+        asked.append(qualifying_subquery(tier_basis).label("qualifying"))
+    return select(*asked)
+
+
+def _earn(
+    session: Session,
+    *,
+    program: ProgramSettings,
+    priced: PricedBasket,
+    buyer: Identification,
+    store_code: str | None,
+    occurred_at: datetime,
+    now: datetime,
+    for_sale: bool,
+) -> _Earning:
+    """Points for this basket by the rules live when it happened. Rules come from the process's
+    cache. What the rules that apply to this sale (its window, store and tier) need to know about
+    the member (caps used, first purchase) and, for a sale, their qualifying value for the next
+    tier are read in one statement, and only when something asks for them."""
+    ctx = EarnContext(
+        occurred_at=occurred_at,
+        zone=program.zone,
+        default_rate=default_rate(program),
+        lines=priced.paid_lines,
+        store_code=store_code,
+        tier_code=buyer.tier.code if buyer.tier else None,
+        tier_multiplier_percent=buyer.tier.earn_multiplier_percent if buyer.tier else 100,
+        birthday=buyer.birthday,
+    )
+    rules = [rule for rule in live_rules(session, program.config_version) if applies(rule, ctx)]
+    first_purchase = any(rule.kind == RuleKind.FIRST_PURCHASE for rule in rules)
+    starts = cap_period_starts(rules, ctx.local)
+    with_tiers = for_sale and needs_qualifying(session, program, buyer.held_tier_rank)
+    facts: Any = {}
+    if first_purchase or starts or with_tiers:
+        statement = _member_facts(
+            first_purchase=first_purchase,
+            caps=tuple((rule_id, start is not None) for rule_id, start in starts.items()),
+            tier_basis=program.tier_basis if with_tiers else None,
+        )
+        params: dict[str, Any] = {
+            f"since_{rule_id}": start for rule_id, start in starts.items() if start
+        }
+        params |= {"member_id": buyer.member_id, "window_start": window_start(program, now)}
+        facts = session.connection().execute(statement, params).mappings().one()
+    ctx = replace(
+        ctx,
+        first_purchase=bool(facts.get("first_purchase", False)),
+        cap_used={rule_id: int(facts[f"cap_{rule_id}"]) for rule_id in starts},
+    )
+    qualifying = facts.get("qualifying")
+    return _Earning(evaluate(rules, ctx), None if qualifying is None else int(qualifying))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    program: ProgramSettings
+    basket: Basket
+    buyer: Identification | None
+    priced: PricedBasket
+    earned: Earned | None
+    qualifying: int | None = None
+
+    def quote(self, balance: ledger.Balance | None, tier: Any) -> Quote:
+        """The priced basket as the till is shown it, with the balance the sale leaves."""
+        return Quote(**self._priced_fields(), balance=balance, tier=tier)
+
+    def _priced_fields(self) -> dict[str, Any]:
+        priced, earned = self.priced, self.earned
+        return {
+            "member_id": self.buyer.member_id if self.buyer else None,
+            "currency": self.program.currency,
+            "subtotal": priced.subtotal,
+            "discounts": tuple(
+                LineDiscount(index, line.sku, "points", share)
+                for index, (line, share) in enumerate(
+                    zip(self.basket.lines, priced.line_discounts, strict=True), start=1
+                )
+                if share
+            ),
+            "discount_total": priced.points_discount,
+            "total": priced.total,
+            "points": PointsOutcome(
+                earned=earned.points if earned else 0,
+                redeemed=priced.points_redeemed,
+                reasons=earned.awards if earned else (),
+            ),
+            "coupons": _coupon_outcomes(self.basket.coupon_codes),
+        }
+
+    def sale_result(
+        self, external_id: str, balance: ledger.Balance | None, standing: TierStanding | None
+    ) -> SaleResult:
+        return SaleResult(
+            **self._priced_fields(),
+            balance=balance,
+            tier=standing.tier if standing else None,
+            external_id=external_id,
+            status=SaleStatus.COMPLETED,
+            tier_changed=standing.changed if standing else False,
+        )
+
+
+def _prepare(
+    session: Session,
+    basket: Basket,
+    keys: LookupKeys,
+    *,
+    store_code: str | None,
+    occurred_at: datetime,
+    now: datetime,
+    for_sale: bool,
+) -> _Prepared:
+    """Who buys, what the basket costs and what it earns: the same for a quote and a sale."""
+    program = get_program(session)
+    buyer = _resolve_member(session, basket, keys, now)
+    priced = price_basket(program, basket.lines, basket.redeem_points)
+    if buyer is None:
+        return _Prepared(program, basket, None, priced, None)
+    earning = _earn(
+        session,
+        program=program,
+        priced=priced,
+        buyer=buyer,
+        store_code=store_code,
+        occurred_at=occurred_at,
+        now=now,
+        for_sale=for_sale,
+    )
+    return _Prepared(program, basket, buyer, priced, earning.earned, earning.qualifying)
+
+
+def quote(
+    session: Session, basket: Basket, keys: LookupKeys, *, store_code: str | None, now: datetime
+) -> Quote:
+    """What the sale would do, changing nothing."""
+    prepared = _prepare(
+        session, basket, keys, store_code=store_code, occurred_at=now, now=now, for_sale=False
+    )
+    buyer, priced, earned = prepared.buyer, prepared.priced, prepared.earned
+    if buyer is None or earned is None:
+        return prepared.quote(None, None)
+    available = buyer.balance.available
+    if priced.points_redeemed > available:
+        raise InvalidInput(
+            f"the member has {available} points available, not {priced.points_redeemed}",
+            field="redeem_points",
+        )
+    after = ledger.Balance(
+        available=available - priced.points_redeemed + earned.points,
+        pending=buyer.balance.pending,
+    )
+    if prepared.program.pending_days > 0 and earned.points:
+        # points a sale earns wait as pending (a quote is a sale made now)
+        after = ledger.Balance(after.available - earned.points, after.pending + earned.points)
+    return prepared.quote(after, buyer.tier)
+
+
+def _replay(sale: Sale, request_hash: str) -> Recorded[SaleResult]:
+    if sale.request_hash != request_hash:
+        raise IdempotencyConflict("sale", sale.external_id)
+    return Recorded(created=False, result=restored(sale.result, SaleResult))
+
+
+def _replay_of(
+    session: Session, terminal: TerminalLike, request: SaleRequest, request_hash: str
+) -> Recorded[SaleResult] | None:
+    existing = sales.store_sale(session, terminal.store_id, request.external_id)
+    return None if existing is None else _replay(existing, request_hash)
+
+
+def _post_points(
+    session: Session,
+    prepared: _Prepared,
+    *,
+    sale_id: int,
+    terminal: TerminalLike,
+    request: SaleRequest,
+    now: datetime,
+) -> ledger.Balance:
+    """Redeem, then earn, for the identified buyer; the balance as the member now sees it."""
+    buyer, priced, earned = prepared.buyer, prepared.priced, prepared.earned
+    if buyer is None or earned is None:  # pragma: no cover - the caller asks for a buyer
+        raise RuntimeError("points are posted for an identified buyer only")
+    reason = f"sale {request.external_id}"
+    balance = buyer.balance
+    if priced.points_redeemed:
+        balance = ledger.redeem(
+            session,
+            member_id=buyer.member_id,
+            points=priced.points_redeemed,
+            reason=reason,
+            actor=terminal.actor,
+            now=now,
+            sale_id=sale_id,
+        ).balance
+    if earned.points:
+        balance = ledger.credit(
+            session,
+            program=prepared.program,
+            member_id=buyer.member_id,
+            points=earned.points,
+            kind=EntryKind.EARN,
+            reason=reason,
+            actor=terminal.actor,
+            now=now,
+            sale_id=sale_id,
+            earned_at=request.occurred_at,
+        ).balance
+        if not priced.points_redeemed:
+            # a redemption unlocks matured points; without one they are still locked
+            balance = ledger.as_of(balance.available, balance.pending, buyer.matured)
+        record_awards(
+            session,
+            member_id=buyer.member_id,
+            sale_id=sale_id,
+            awards=earned.awards,
+            awarded_at=request.occurred_at,
+        )
+    return balance
+
+
+def _standing_after(
+    session: Session, prepared: _Prepared, *, kept_total: int, request: SaleRequest, now: datetime
+) -> TierStanding:
+    """The buyer's tier once this sale counts: up if it crossed a threshold."""
+    buyer, program = prepared.buyer, prepared.program
+    if buyer is None:  # pragma: no cover - the caller asks for a buyer
+        raise RuntimeError("a tier is reached by an identified buyer only")
+    if prepared.qualifying is None:
+        return TierStanding(buyer.tier, changed=False)
+    points = prepared.earned.points if prepared.earned else 0
+    return upgrade_after_sale(
+        session,
+        buyer.member_id,
+        program,
+        now,
+        qualifying=prepared.qualifying
+        + counts_towards_tier(
+            program,
+            occurred_at=request.occurred_at,
+            kept_total=kept_total,
+            points=points,
+            now=now,
+        ),
+        held_rank=buyer.held_tier_rank,
+        current=buyer.tier,
+    )
+
+
+def record_sale(
+    session: Session,
+    *,
+    terminal: TerminalLike,
+    request: SaleRequest,
+    keys: LookupKeys,
+    now: datetime,
+) -> Recorded[SaleResult]:
+    request_hash = fingerprint(request)
+    basket = request.basket
+    session.flush()  # the writes below go through the connection, past the ORM's autoflush
+    try:
+        if request.occurred_at > now + MAX_CLOCK_SKEW:
+            raise InvalidInput("the sale is dated in the future", field="occurred_at")
+        prepared = _prepare(
+            session,
+            basket,
+            keys,
+            store_code=terminal.store_code,
+            occurred_at=request.occurred_at,
+            now=now,
+            for_sale=True,
+        )
+    except DomainError:
+        # A replay answers with the first result even if the card was blocked since.
+        replay = _replay_of(session, terminal, request, request_hash)
+        if replay is not None:
+            return replay
+        raise
+    program, buyer, priced, earned = (
+        prepared.program,
+        prepared.buyer,
+        prepared.priced,
+        prepared.earned,
+    )
+    line_discounts = list(zip(basket.lines, priced.line_discounts, strict=True))
+    kept_total = sum(line.amount - share for line, share in line_discounts)
+    sale_id = sales.insert_once(
+        session,
+        {
+            "store_id": terminal.store_id,
+            "terminal_id": terminal.id,
+            "external_id": request.external_id,
+            "request_hash": request_hash,
+            "member_id": buyer.member_id if buyer else None,
+            "card_id": buyer.card_id if buyer else None,
+            "occurred_at": request.occurred_at,
+            "recorded_at": now,
+            "currency": program.currency,
+            "subtotal": priced.subtotal,
+            "discount_total": priced.points_discount,
+            "total": priced.total,
+            "kept_total": kept_total,
+            "points_earned": earned.points if earned else 0,
+            "points_redeemed": priced.points_redeemed,
+            "points_reversed": 0,
+            "status": SaleStatus.COMPLETED,
+            "result": {},
+        },
+    )
+    if sale_id is None:
+        replay = _replay_of(session, terminal, request, request_hash)
+        if replay is None:  # pragma: no cover - the conflicting row is committed by now
+            raise RuntimeError("a sale conflicted but cannot be read back")
+        return replay
+    sales.insert_lines(
+        session,
+        [
+            {
+                "sale_id": sale_id,
+                "line_no": index,
+                "sku": line.sku,
+                "category": line.category,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+                "discount": share,
+                "returned_quantity": 0,
+            }
+            for index, (line, share) in enumerate(line_discounts, start=1)
+        ],
+    )
+    balance, standing = None, None
+    if buyer is not None and earned is not None:
+        balance = _post_points(
+            session, prepared, sale_id=sale_id, terminal=terminal, request=request, now=now
+        )
+        standing = _standing_after(
+            session, prepared, kept_total=kept_total, request=request, now=now
+        )
+    result = prepared.sale_result(request.external_id, balance, standing)
+    sales.save_result(session, sale_id, stored(result))
+    return Recorded(created=True, result=result)

@@ -1,0 +1,198 @@
+"""A member as a till, the console and the member themselves see them: the record, the balance
+as of now, the tier and the cards; and everything the programme holds about them (the right of
+access). Reads across members, ledger, tiers, cards and sales, so it sits above them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from loyalty.cards.services import CardView, card_view, member_cards
+from loyalty.ledger.models import PointEntry
+from loyalty.ledger.services import Balance, balance_as_of
+from loyalty.members.models import ConsentEvent, Member
+from loyalty.members.services import MemberChanges, consent_history, get_member, update_member
+from loyalty.sales.models import Sale
+from loyalty.settings import LookupKeys
+from loyalty.tiers.models import TierView
+from loyalty.tiers.services import current_tier
+
+
+@dataclass(frozen=True)
+class Consents:
+    """Consents as given: whether, and since when (None when not given)."""
+
+    email: bool
+    sms: bool
+    email_given_at: datetime | None
+    sms_given_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MemberProfile:
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    birthday: date | None
+    consents: Consents
+    acquisition_source: str | None
+    status: str
+    created_at: datetime
+    balance: Balance
+    tier: TierView | None
+    cards: tuple[CardView, ...]
+
+
+def consents_of(member: Member) -> Consents:
+    return Consents(
+        email=member.email_consent_at is not None,
+        sms=member.sms_consent_at is not None,
+        email_given_at=member.email_consent_at,
+        sms_given_at=member.sms_consent_at,
+    )
+
+
+def profile_of(session: Session, member: Member, *, card_key: str, now: datetime) -> MemberProfile:
+    return MemberProfile(
+        id=member.id,
+        name=member.name,
+        email=member.email,
+        phone=member.phone,
+        birthday=member.birthday,
+        consents=consents_of(member),
+        acquisition_source=member.acquisition_source,
+        status=member.status,
+        created_at=member.created_at,
+        balance=balance_as_of(session, member.id, now),
+        tier=current_tier(session, member.id, now),
+        cards=tuple(card_view(card, card_key) for card in member_cards(session, member.id)),
+    )
+
+
+def profile(session: Session, member_id: int, *, card_key: str, now: datetime) -> MemberProfile:
+    """The member (not erased) with their balance as of `now`, tier and cards."""
+    return profile_of(session, get_member(session, member_id), card_key=card_key, now=now)
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    channel: str
+    granted: bool
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    id: int
+    kind: str
+    points: int
+    pending_points: int
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SaleLineRecord:
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: int
+    returned_quantity: int
+
+
+@dataclass(frozen=True)
+class SaleRecord:
+    external_id: str
+    store_id: int
+    occurred_at: datetime
+    currency: str
+    subtotal: int
+    discount_total: int
+    total: int
+    points_earned: int
+    points_redeemed: int
+    status: str
+    lines: tuple[SaleLineRecord, ...]
+
+
+@dataclass(frozen=True)
+class MemberExport:
+    """Everything the programme holds about one member, for the right of access."""
+
+    exported_at: datetime
+    member: MemberProfile
+    consent_history: tuple[ConsentRecord, ...]
+    entries: tuple[EntryRecord, ...]
+    sales: tuple[SaleRecord, ...]
+
+
+def _consent(event: ConsentEvent) -> ConsentRecord:
+    return ConsentRecord(event.channel, event.granted, event.source, event.at)
+
+
+def _sale(sale: Sale) -> SaleRecord:
+    return SaleRecord(
+        external_id=sale.external_id,
+        store_id=sale.store_id,
+        occurred_at=sale.occurred_at,
+        currency=sale.currency,
+        subtotal=sale.subtotal,
+        discount_total=sale.discount_total,
+        total=sale.total,
+        points_earned=sale.points_earned,
+        points_redeemed=sale.points_redeemed,
+        status=sale.status,
+        lines=tuple(
+            SaleLineRecord(
+                line.sku, line.category, line.quantity, line.unit_price, line.returned_quantity
+            )
+            for line in sale.lines
+        ),
+    )
+
+
+def export_member(
+    session: Session, member_id: int, *, card_key: str, now: datetime
+) -> MemberExport:
+    member = get_member(session, member_id)
+    entries = session.scalars(
+        select(PointEntry).where(PointEntry.member_id == member_id).order_by(PointEntry.id)
+    )
+    sales = session.scalars(
+        select(Sale)
+        .where(Sale.member_id == member_id)
+        .order_by(Sale.occurred_at, Sale.id)
+        .options(selectinload(Sale.lines))
+    )
+    return MemberExport(
+        exported_at=now,
+        member=profile_of(session, member, card_key=card_key, now=now),
+        consent_history=tuple(_consent(event) for event in consent_history(session, member_id)),
+        entries=tuple(
+            EntryRecord(e.id, e.kind, e.points, e.pending_points, e.reason, e.created_at)
+            for e in entries
+        ),
+        sales=tuple(_sale(sale) for sale in sales),
+    )
+
+
+def change_member(
+    session: Session,
+    member_id: int,
+    changes: MemberChanges,
+    *,
+    keys: LookupKeys,
+    actor: str,
+    now: datetime,
+) -> MemberProfile:
+    """Change a member's record (loyalty.members.services.update_member): the member as they
+    now stand."""
+    member = update_member(
+        session, member_id, changes, phone_region=keys.phone_region, actor=actor, now=now
+    )
+    return profile_of(session, member, card_key=keys.card_key, now=now)

@@ -1,0 +1,28 @@
+"""Results kept as JSON and read back into their frozen dataclasses: what lets a replayed
+request (a sale, a return, an enrolment with an Idempotency-Key) answer exactly what the first
+one answered. cattrs does both directions; nothing is lost either way."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import cattrs
+
+T = TypeVar("T")
+
+_converter = cattrs.Converter()
+_converter.register_structure_hook(datetime, lambda value, _type: datetime.fromisoformat(value))
+_converter.register_unstructure_hook(datetime, datetime.isoformat)
+_converter.register_structure_hook(date, lambda value, _type: date.fromisoformat(value))
+_converter.register_unstructure_hook(date, date.isoformat)
+
+
+def stored(result: Any) -> dict[str, Any]:
+    """A result as JSON-ready data."""
+    data: dict[str, Any] = _converter.unstructure(result)
+    return data
+
+
+def restored(data: dict[str, Any], kind: type[T]) -> T:
+    return _converter.structure(data, kind)

@@ -1,0 +1,209 @@
+"""The one place where errors become HTTP responses: RFC 9457 problem+json for the API (and for
+any caller that asks for JSON), a short HTML page for a person's browser (web/ replaces it with
+its own pages for its blueprints). Every problem carries the request's id, as the response
+header X-Request-ID does, so a till's report can be found in the logs."""
+
+from __future__ import annotations
+
+import json as stdlib_json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, g, json, request
+from markupsafe import escape
+from webargs.core import is_json
+from werkzeug.exceptions import HTTPException
+
+from loyalty import errors as domain
+from loyalty.ledger.errors import NotEnoughPoints
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://loyalty.example/problems/"  # stable identifiers, not fetched
+
+_LOCATIONS = {"json", "query", "path", "headers", "form", "view_args", "querystring"}
+
+STATUS_FOR: list[tuple[type[domain.DomainError], int, str]] = [
+    # Most specific first.
+    (NotEnoughPoints, 409, "insufficient-points"),
+    (domain.NotFound, 404, "not-found"),
+    (domain.InvalidInput, 422, "invalid-input"),
+    (domain.Conflict, 409, "conflict"),
+    (domain.RuleViolation, 409, "refused"),
+    (domain.InsufficientPoints, 409, "insufficient-points"),
+]
+
+
+def kind_of(status: int) -> str:
+    """The problem type of a plain HTTP error: its reason phrase, e.g. `method-not-allowed`."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    return phrase.lower().replace(" ", "-").replace("'", "")
+
+
+def _wants_page() -> bool:
+    """A person's browser on a page, not the API or a program asking for JSON."""
+    if request.path.startswith("/api/"):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main><h1>{title}</h1><p>{detail}</p><p><small>Reference: {request_id}</small></p>
+<p><a href="/">Back to the start</a></p></main></body></html>
+"""
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    kind: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    request_id = g.get("request_id")
+    if _wants_page():
+        page = _PAGE.format(
+            title=escape(title), detail=escape(detail or ""), request_id=escape(request_id or "-")
+        )
+        response = Response(page, status=status, mimetype="text/html")
+    else:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + (kind or kind_of(status)),
+            "title": title,
+            "status": status,
+        }
+        if detail:
+            body["detail"] = detail
+        if errors:
+            body["errors"] = errors
+        if request_id:
+            body["request_id"] = request_id
+        response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests messages by location and by field; a till wants `field.path: [..]`.
+
+    marshmallow's `_schema` (an object as a whole, e.g. a line that is not an object) is
+    reported at the object's own path, and at `_body` for the body itself.
+    """
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_body": messages}
+    if isinstance(messages, list | dict):
+        items = messages.items() if isinstance(messages, dict) else enumerate(messages)
+        flat: dict[str, list[str]] = {}
+        for key, value in items:
+            name = str(key)
+            if (not prefix and name in _LOCATIONS) or name == "_schema":
+                name = ""
+            path = ".".join(p for p in (prefix, name) if p)
+            for field, texts in _flatten(value, path).items():
+                flat.setdefault(field, []).extend(texts)
+        return flat
+    return {prefix or "_body": [str(messages)]}
+
+
+def _domain_error(exc: domain.DomainError) -> Response:
+    for cls, status, kind in STATUS_FOR:
+        if isinstance(exc, cls):
+            errors = exc.errors or None
+            return problem(status, exc.title, exc.detail, kind=kind, errors=errors)
+    return problem(400, exc.title, exc.detail, kind="bad-request")
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    errors = _flatten(data["messages"]) if "messages" in data else None
+    detail = exc.description
+    if status == 422 and errors:  # noqa: PLR2004
+        detail = "the request has invalid fields: see errors"
+        if request.content_length and not is_json(request.mimetype):
+            detail = "the body was not read: send it as Content-Type: application/json"
+    if status == 413:  # noqa: PLR2004
+        detail = "the request body is too large"
+    headers = dict(data.get("headers") or {})
+    if getattr(exc, "response", None) is not None and exc.response is not None:
+        headers |= {k: v for k, v in exc.response.headers.items() if k == "Retry-After"}
+    limit = getattr(exc, "limit", None)  # flask_limiter's RateLimitExceeded
+    if status == HTTPStatus.TOO_MANY_REQUESTS and limit is not None:
+        # Rate-limit headers are off (each costs a Redis round trip on every request); a 429
+        # still says when to try again: at the latest, when the limit's window has passed.
+        headers.setdefault("Retry-After", str(limit.limit.get_expiry()))
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers.setdefault("WWW-Authenticate", "Bearer")  # RFC 9110 requires a challenge
+    kind = "invalid-input" if status == HTTPStatus.UNPROCESSABLE_ENTITY else None
+    return problem(status, exc.name, detail, kind=kind, errors=errors, headers=headers)
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return problem(
+        500, HTTPStatus.INTERNAL_SERVER_ERROR.phrase, "an unexpected error; it has been logged"
+    )
+
+
+class _NotJson(ValueError):
+    """NaN and Infinity: Python's json reads them, JSON (RFC 8259) has no such literals."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, stdlib_json.JSONDecodeError):
+        return f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not UTF-8 text"
+    if isinstance(exc, _NotJson):
+        return f"the body is not valid JSON: {exc}"
+    if isinstance(exc, RecursionError):
+        return "the body is nested too deeply to be read"
+    return "the body holds a number too long to be read"  # over sys.get_int_max_str_digits()
+
+
+def _refuse_undecodable_json() -> Response | None:
+    """Refuse a JSON body that the argument parser would choke on, before it does.
+
+    webargs turns only `JSONDecodeError` into a 400; Python's json also raises a plain
+    ValueError for integers over 4300 digits and RecursionError for deep nesting, which would
+    be 500s, and reads NaN and Infinity, which are not JSON. An empty body is left to the
+    schema, which then names each missing field.
+    """
+    if not is_json(request.mimetype):
+        return None
+    body = request.get_data(cache=True)
+    if not body:
+        return None
+    try:
+        stdlib_json.loads(body.decode(), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        detail = _json_problem(exc)
+        return problem(
+            400,
+            HTTPStatus.BAD_REQUEST.phrase,
+            detail,
+            kind="invalid-json",
+            errors={"_body": [detail]},
+        )
+    return None
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.before_request(_refuse_undecodable_json)
+    app.register_error_handler(domain.DomainError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,52 @@
+"""Logs as JSON lines on stderr (LOYALTY_LOG_FORMAT=text for a developer's terminal): every line
+has the time, level, logger, message, the request's id when there is one, and the `extra`
+fields its caller gave. Standard-library loggers (Flask, gunicorn, SQLAlchemy, RQ) go through
+the same formatter, so one parser reads them all."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_configured = False
+
+
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Once per process: the first app (or worker) to start sets the format."""
+    global _configured  # noqa: PLW0603 - logging is per process by nature
+    if _configured:
+        return
+    _configured = True
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if log_format == "text"
+        else structlog.processors.JSONRenderer(sort_keys=True)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
