@@ -141,12 +141,14 @@ def show_sql(engine: Engine, call: Callable[[], int]) -> None:
         print(f"{number:>3}. {statement[:300]}")
 
 
-def profile(call: Callable[[], int], calls: int, top: int) -> None:
+def profile(call: Callable[[], int], calls: int, top: int, out: str | None = None) -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU time: what limits a 2-core machine
     profiler.enable()
     for _ in range(calls):
         call()
     profiler.disable()
+    if out:
+        profiler.dump_stats(out)
     stats = pstats.Stats(profiler, stream=sys.stdout)
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
@@ -161,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         "--show-sql", choices=KINDS, default=None, help="print the statements of one call"
     )
     parser.add_argument("--top", type=int, default=40, help="functions listed by --profile")
+    parser.add_argument(
+        "--profile-out", default=None, help="also write --profile's statistics to this file"
+    )
     parser.add_argument("--admin-url", default=till.ADMIN_URL)
     parser.add_argument(
         "--rules", action="store_true", help="with the 20 rules and 4 tiers of bench/till.py"
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 show_sql(db.engine, lambda: call(args.show_sql))
         if args.profile:
             kind = args.profile
-            profile(lambda: call(kind), args.calls, args.top)
+            profile(lambda: call(kind), args.calls, args.top, args.profile_out)
         with app.app_context():
             db.engine.dispose()
         stack.close()

@@ -63,6 +63,7 @@ from loyalty.members.models import Member, MemberStatus
 from loyalty.members.services import Enrolment
 from loyalty.program import ProgramSettings, ensure_program, get_program
 from loyalty.sales.models import Sale
+from loyalty.settings import LookupKeys
 from loyalty.stores.services import create_store, create_terminal
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -136,6 +137,7 @@ def _seed_members_set_based(
                     "acquisition_source": "bench",
                     "enrolled_store_id": store_id,
                     "created_at": now,
+                    "updated_at": now,
                 }
                 for i in range(count)
             ],
@@ -229,11 +231,10 @@ def _seed_members_with_services(
 ) -> list[str]:
     numbers = []
     for i in range(count):
-        member, card = enrol(
+        joined = enrol(
             session,
             Enrolment(name=f"Bench member {i}", acquisition_source="bench"),
-            card_key=BENCH_CARD_KEY,
-            phone_region="GB",
+            keys=LookupKeys(BENCH_CARD_KEY, "GB"),
             actor=ACTOR,
             now=now,
             store_id=store_id,
@@ -241,14 +242,14 @@ def _seed_members_with_services(
         credit(
             session,
             program=program,
-            member_id=member.id,
+            member_id=joined.id,
             points=points,
             kind=EntryKind.BONUS,
             reason="bench: starting points",
             actor=ACTOR,
             now=now,
         )
-        numbers.append(card.number)
+        numbers.append(joined.cards[0].number)
     return numbers
 
 

@@ -48,6 +48,7 @@ class Settings:
     # /metrics is served only when this is on (or to a staff key with the `metrics` scope)
     public_metrics: bool = False
     log_format: str = "json"  # or "text", for a developer's terminal
+    access_log: bool = False  # a log line per request (gunicorn's access log is cheaper)
 
     @property
     def is_production(self) -> bool:
@@ -94,4 +95,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_secret=env.get("LOYALTY_WEBHOOK_SECRET", secret_key),
         public_metrics=_flag(env.get("LOYALTY_PUBLIC_METRICS")),
         log_format=env.get("LOYALTY_LOG_FORMAT", "json"),
+        access_log=_flag(env.get("LOYALTY_ACCESS_LOG")),
     )

@@ -14,9 +14,9 @@ from loyalty.db import engine_options, prepare_engine
 from loyalty.settings import Settings, load_settings
 from server.core import operations
 from server.core.errors import register_error_handlers
-from server.core.extensions import db, limiter
+from server.core.extensions import db
+from server.core.limits import init_limits
 from server.core.logs import configure_logging
-from server.core.metrics import init_metrics
 from server.core.requests import register_request_lifecycle
 from web.registry import register_pages
 
@@ -27,11 +27,6 @@ def _config(settings: Settings) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings.database_url),
         "MAX_CONTENT_LENGTH": settings.max_body_bytes,
-        "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
-        # Headers would cost every request a Redis round trip; server/core/errors.py sets
-        # Retry-After on the 429s themselves.
-        "RATELIMIT_HEADERS_ENABLED": False,
-        "RATELIMIT_SWALLOW_ERRORS": True,  # a Redis outage must not stop the tills
     }
 
 
@@ -52,10 +47,13 @@ def create_app(
     db.init_app(app)
     with app.app_context():
         prepare_engine(db.engine)
-    limiter.init_app(app)
-    register_request_lifecycle(app)
+    init_limits(
+        app,
+        storage_uri=settings.redis_url or "memory://",
+        per_minute=settings.identify_failures_per_minute,
+    )
+    register_request_lifecycle(app, access_log=settings.access_log)
     register_error_handlers(app)
-    init_metrics(app)
     app.register_blueprint(operations.blp)
     register_api(app)
     register_pages(app)

@@ -91,7 +91,7 @@ def block(args: dict[str, Any], number: str, idempotency_key: str | None) -> Car
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(ReplaceCardSchema())
 @blp.response(201, CardSchema, headers=_LOCATION)
-@blp.alt_response(200, schema=CardSchema, description="a replay: the first result")
+@blp.replay(CardSchema)
 @blp.problems(404, 409)
 def replace(args: dict[str, Any], number: str, idempotency_key: str | None) -> tuple[Any, ...]:
     """Block a card and give its member another (`new_card_code`, or a newly issued one). The
@@ -117,7 +117,7 @@ def replace(args: dict[str, Any], number: str, idempotency_key: str | None) -> t
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(ActivateCardSchema())
 @blp.response(201, CardSchema, headers=_LOCATION)
-@blp.alt_response(200, schema=CardSchema, description="a replay: the first result")
+@blp.replay(CardSchema)
 @blp.problems(404, 409)
 def hand_out(args: dict[str, Any], member_id: int, idempotency_key: str | None) -> tuple[Any, ...]:
     """Hand a pre-printed card to a member who has one already (say, enrolled online): both

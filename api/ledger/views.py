@@ -53,7 +53,7 @@ def read_entry(member_id: int, entry_id: int) -> PointEntry:
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(AdjustmentSchema())
 @blp.response(201, AdjustmentResultSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(200, schema=AdjustmentResultSchema, description="a replay: the first result")
+@blp.replay(AdjustmentResultSchema)
 @blp.problems(404, 409)
 def adjust(args: dict[str, Any], member_id: int, idempotency_key: str | None) -> tuple[Any, ...]:
     """Add (`points` > 0) or remove (`points` < 0) points with a reason. Audited with who,

@@ -42,7 +42,7 @@ blp = Blueprint(
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(EnrolSchema())
 @blp.response(201, MemberSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(200, schema=MemberSchema, description="a replay: the first result")
+@blp.replay(MemberSchema)
 @blp.problems(404, 409)
 def enrol(enrolment: Enrolment, idempotency_key: str | None) -> tuple[Any, ...]:
     """Enrol a member at the till: hands over `card_code` (a pre-printed card) or issues a new

@@ -81,7 +81,7 @@ def quote_basket(basket: Basket) -> Quote:
 @blp.terminal()
 @blp.arguments(SaleSchema())
 @blp.response(201, SaleResultSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(200, schema=SaleResultSchema, description="a replay: the first result")
+@blp.replay(SaleResultSchema)
 @blp.problems(404, 409)
 def record(request: SaleRequest) -> Answer:
     """Commit a sale, exactly once per `(store, external_id)`.
@@ -116,7 +116,7 @@ def read_sale(external_id: str) -> SaleView:
 @blp.terminal()
 @blp.arguments(ReturnSchema())
 @blp.response(201, ReturnResultSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(200, schema=ReturnResultSchema, description="a replay: the first result")
+@blp.replay(ReturnResultSchema)
 @blp.problems(404, 409)
 def record_return(request: ReturnRequest, external_id: str) -> Answer:
     """Return some or all goods of a sale; idempotent by the return's own `external_id`."""
@@ -145,7 +145,7 @@ def read_return(external_id: str, return_id: str) -> ReturnResult:
 @blp.route("/transactions/<string:external_id>/void", methods=["POST"])
 @blp.terminal()
 @blp.response(201, VoidResultSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(200, schema=VoidResultSchema, description="a replay: the first result")
+@blp.replay(VoidResultSchema)
 @blp.problems(404, 409)
 def void(external_id: str) -> Answer:
     """Cancel a whole sale: 201 the first time, 200 with the first result when voided again."""

@@ -12,6 +12,7 @@ from loyalty.rules import services as rules
 from loyalty.rules.models import EarnRule
 from loyalty.staff.services import Scope
 from server.core import auth, context
+from server.core.jsonbody import loads_strict
 
 blp = Blueprint(
     "rules",
@@ -27,7 +28,7 @@ _BODY = {"required": True, "content": {"application/json": {"schema": RuleInSche
 
 def _body() -> dict[str, Any]:
     """The JSON object sent; the domain validates its fields (shared with the CLI)."""
-    body = request.get_json(silent=True)
+    body = loads_strict(request.get_data(cache=True)) if request.is_json else None
     if not isinstance(body, dict):
         detail = "the body must be a JSON object: the rule's fields"
         if not request.is_json:

@@ -5,7 +5,6 @@ header X-Request-ID does, so a till's report can be found in the logs."""
 
 from __future__ import annotations
 
-import json as stdlib_json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -17,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from loyalty import errors as domain
 from loyalty.ledger.errors import NotEnoughPoints
+from server.core.jsonbody import InvalidJson
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +135,7 @@ def _http_error(exc: HTTPException) -> Response:
     if status == 413:  # noqa: PLR2004
         detail = "the request body is too large"
     headers = dict(data.get("headers") or {})
-    if getattr(exc, "response", None) is not None and exc.response is not None:
-        headers |= {k: v for k, v in exc.response.headers.items() if k == "Retry-After"}
-    limit = getattr(exc, "limit", None)  # flask_limiter's RateLimitExceeded
-    if status == HTTPStatus.TOO_MANY_REQUESTS and limit is not None:
-        # Rate-limit headers are off (each costs a Redis round trip on every request); a 429
-        # still says when to try again: at the latest, when the limit's window has passed.
-        headers.setdefault("Retry-After", str(limit.limit.get_expiry()))
+    headers |= {name: value for name, value in exc.get_headers() if name == "Retry-After"}
     if status == HTTPStatus.UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", "Bearer")  # RFC 9110 requires a challenge
     kind = "invalid-input" if status == HTTPStatus.UNPROCESSABLE_ENTITY else None
@@ -155,55 +149,18 @@ def _unexpected(exc: Exception) -> Response:
     )
 
 
-class _NotJson(ValueError):
-    """NaN and Infinity: Python's json reads them, JSON (RFC 8259) has no such literals."""
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not a JSON number")
-
-
-def _json_problem(exc: ValueError | RecursionError) -> str:
-    if isinstance(exc, stdlib_json.JSONDecodeError):
-        return f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-    if isinstance(exc, UnicodeDecodeError):
-        return "the body is not UTF-8 text"
-    if isinstance(exc, _NotJson):
-        return f"the body is not valid JSON: {exc}"
-    if isinstance(exc, RecursionError):
-        return "the body is nested too deeply to be read"
-    return "the body holds a number too long to be read"  # over sys.get_int_max_str_digits()
-
-
-def _refuse_undecodable_json() -> Response | None:
-    """Refuse a JSON body that the argument parser would choke on, before it does.
-
-    webargs turns only `JSONDecodeError` into a 400; Python's json also raises a plain
-    ValueError for integers over 4300 digits and RecursionError for deep nesting, which would
-    be 500s, and reads NaN and Infinity, which are not JSON. An empty body is left to the
-    schema, which then names each missing field.
-    """
-    if not is_json(request.mimetype):
-        return None
-    body = request.get_data(cache=True)
-    if not body:
-        return None
-    try:
-        stdlib_json.loads(body.decode(), parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        detail = _json_problem(exc)
-        return problem(
-            400,
-            HTTPStatus.BAD_REQUEST.phrase,
-            detail,
-            kind="invalid-json",
-            errors={"_body": [detail]},
-        )
-    return None
+def _invalid_json(exc: InvalidJson) -> Response:
+    return problem(
+        400,
+        HTTPStatus.BAD_REQUEST.phrase,
+        exc.detail,
+        kind="invalid-json",
+        errors={"_body": [exc.detail]},
+    )
 
 
 def register_error_handlers(app: Flask) -> None:
-    app.before_request(_refuse_undecodable_json)
+    app.register_error_handler(InvalidJson, _invalid_json)
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

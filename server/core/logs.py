@@ -9,8 +9,18 @@ import logging
 import sys
 
 import structlog
+from flask import g, has_request_context
 
 _configured = False
+
+
+def _request_id(
+    _logger: object, _method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """The id of the request being served, read when a line is logged (nothing per request)."""
+    if has_request_context() and "request_id" in g:
+        event.setdefault("request_id", g.request_id)
+    return event
 
 
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
@@ -21,6 +31,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     _configured = True
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),

@@ -15,10 +15,9 @@ mode; README, "Production").
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
-from flask import Flask, Response, g, request
+from flask import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -130,20 +129,15 @@ def metrics_response() -> Response:
     return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
 
 
-def _started() -> None:
-    g.metrics_started = time.perf_counter()
+_observers: dict[tuple[str | None, str, int], Histogram] = {}
 
 
-def _observe(response: Response) -> Response:
-    started = g.get("metrics_started")
-    if started is not None and request.endpoint not in {"operations.metrics", None}:
-        REQUESTS.labels(request.endpoint, request.method, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-    return response
-
-
-def init_metrics(app: Flask) -> None:
-    """Count every request by endpoint, method and status, with its latency."""
-    app.before_request(_started)
-    app.after_request(_observe)
+def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
+    """Count a request with its duration (the labelled child is looked up once per kind)."""
+    if endpoint == "operations.metrics":
+        return
+    key = (endpoint, method, status)
+    child = _observers.get(key)
+    if child is None:
+        child = _observers[key] = REQUESTS.labels(endpoint or "(none)", method, str(status))
+    child.observe(seconds)
