@@ -68,6 +68,9 @@ class LoyaltyApi(flask_smorest.Api):  # type: ignore[misc]
     def _register_error_handlers(self) -> None:
         """Errors are server.core.errors' job, for the API and the pages alike."""
 
+    def _register_pagination_header(self) -> None:
+        """Pages here are keyset pages with `next_cursor` in the body: no header, no schema."""
+
     def _register_responses(self) -> None:
         """Every error response is problem+json (flask-smorest's default is its own shape as
         application/json)."""

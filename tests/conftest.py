@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -134,6 +136,46 @@ def session(connection: object) -> Iterator[Session]:
     problems = check_ledger(session)
     session.close()
     assert problems == [], f"check-ledger after the test: {problems}"
+
+
+@dataclass
+class Statements:
+    """The SQL statements sent while counting, as the driver received them."""
+
+    sent: list[str] = field(default_factory=list)
+
+    def reading(self, *tables: str) -> list[str]:
+        """The SELECTs that read any of these tables."""
+        return [
+            s
+            for s in self.sent
+            if s.lstrip().upper().startswith("SELECT")
+            and any(f" {table}" in s or f"{table}." in s for table in tables)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.sent)
+
+
+@pytest.fixture
+def count_queries(engine: Engine) -> Callable[[], AbstractContextManager[Statements]]:
+    """`with count_queries() as statements:` records every statement the engine sends inside
+    the block, so a test can catch N+1 queries and work done twice (indico's fixture)."""
+
+    @contextmanager
+    def counting() -> Iterator[Statements]:
+        statements = Statements()
+
+        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.sent.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return counting
 
 
 @pytest.fixture

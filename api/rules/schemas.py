@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from api.fields import StrictSchema
 from loyalty.rules.engine import CapPeriod, Rounding, RuleKind
 
 
@@ -64,5 +65,5 @@ class RuleSchema(RuleInSchema):
     archived_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
-class ListQuerySchema(Schema):
+class ListQuerySchema(StrictSchema):
     include_archived = fields.Boolean(load_default=False)

@@ -48,7 +48,14 @@ def loads_strict(body: bytes) -> Any:
 
 class StrictJsonParser(FlaskParser):
     """webargs' Flask parser, reading JSON bodies with `loads_strict`. An empty body is left
-    to the schema, which then names each missing field."""
+    to the schema, which then names each missing field. A query string is held to its schema
+    too (an unknown parameter is a 422, as an unknown field is), headers are not."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {  # noqa: RUF012 - webargs reads this class attribute
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
 
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req):

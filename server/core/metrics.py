@@ -77,10 +77,15 @@ class DatabaseCollector(Collector):
             .group_by(outbox.channel)
         ):
             backlog.add_metric([kind], count)
-        for kind, given_up, count in session.execute(
-            select(outbox.channel, outbox.attempts >= MAX_ATTEMPTS, func.count())
+        failing = (
+            select(outbox.channel, (outbox.attempts >= MAX_ATTEMPTS).label("given_up"))
             .where(outbox.sent_at.is_(None), outbox.last_error.is_not(None))
-            .group_by(outbox.channel, outbox.attempts >= MAX_ATTEMPTS)
+            .subquery()
+        )
+        for kind, given_up, count in session.execute(
+            select(failing.c.channel, failing.c.given_up, func.count()).group_by(
+                failing.c.channel, failing.c.given_up
+            )
         ):
             failed.add_metric([kind, "true" if given_up else "false"], count)
         yield backlog

@@ -303,9 +303,7 @@ def test_a_rule_change_that_is_rolled_back_leaves_no_trace_in_later_sales(
     )
 
 
-def test_rules_that_cannot_apply_cost_no_queries(session, till, keys, clock, engine):
-    from sqlalchemy import event  # noqa: PLC0415
-
+def test_rules_that_cannot_apply_cost_no_queries(session, till, keys, clock, count_queries):
     other = make_till(session, clock)
     rule(session, clock, kind="first_purchase", params={"points": 5}, stores=[other.store.code])
     rule(
@@ -320,23 +318,10 @@ def test_rules_that_cannot_apply_cost_no_queries(session, till, keys, clock, eng
     )
     member, _ = make_member(session, keys, clock)
     sell(session, till, keys, clock, member=member, lines=BASKET)  # warms the rule cache
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with count_queries() as statements:
         sell(session, till, keys, clock, member=member, lines=BASKET)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     # no read of the member's facts at all: caps (earn_awards) and first purchase (sales)
-    facts = [
-        s
-        for s in seen
-        if s.lstrip().startswith("SELECT") and ("earn_awards" in s or "FROM sales" in s)
-    ]
-    assert facts == []
+    assert statements.reading("earn_awards", "sales") == []
 
 
 def test_every_mistake_in_a_rule_definition_is_reported_at_once(session, clock):
@@ -382,10 +367,8 @@ def test_a_field_that_fails_on_its_own_brings_no_second_guessed_errors(
 
 
 def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
-    session, till, keys, clock, engine
+    session, till, keys, clock, count_queries
 ):
-    from sqlalchemy import event  # noqa: PLC0415
-
     create_tier(
         session, code="SILVER", name="Silver", rank=1, threshold=4_000, actor="t", now=clock.now()
     )
@@ -401,21 +384,9 @@ def test_caps_first_purchase_and_tier_standing_are_read_in_one_statement(
     )
     member, _ = make_member(session, keys, clock)
     first = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with count_queries() as statements:
         second = stored(sell(session, till, keys, clock, member=member, lines=BASKET).result)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    reads = [
-        s
-        for s in seen
-        if s.lstrip().startswith("SELECT") and ("earn_awards" in s or "FROM sales" in s)
-    ]
+    reads = statements.reading("earn_awards", "sales")
     assert len(reads) == 1, reads
     # what that one statement read was right: no second first-purchase bonus, the visit cap
     # of 7 a day left 2 points, and the two sales (2 x 23.49) crossed Silver's 40.00
