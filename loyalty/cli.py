@@ -7,12 +7,14 @@ point group, since the domain may not import them."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 
 import click
 
 from loyalty import migrate
+from loyalty.backup import NotSqlite, backup_sqlite
 from loyalty.cards.services import create_batch, printer_csv
 from loyalty.commandline import CommandGroup, actor, clock, unit_of_work
 from loyalty.demo import DEMO_KEY_FILE, seed_demo
@@ -43,7 +45,7 @@ def main() -> None:
     """Loyalty platform administration. Reads LOYALTY_DATABASE_URL like the server does."""
 
 
-@main.command("migrate")
+@main.command("migrate", short_help="Create or upgrade the tables and the program.")
 def migrate_command() -> None:
     """Create or upgrade every table, and the default program settings."""
     done = migrate.upgrade_reporting(load_settings().database_url)
@@ -52,7 +54,7 @@ def migrate_command() -> None:
     click.echo(done.describe())
 
 
-@main.command("create-store")
+@main.command("create-store", short_help="Add a store.")
 @click.argument("code")
 @click.argument("name")
 def create_store_command(code: str, name: str) -> None:
@@ -62,7 +64,7 @@ def create_store_command(code: str, name: str) -> None:
         click.echo(f"store {store.code} created (id {store.id})")
 
 
-@main.command("create-terminal")
+@main.command("create-terminal", short_help="Add a till to a store and print its key once.")
 @click.argument("store_code")
 @click.argument("name")
 def create_terminal_command(store_code: str, name: str) -> None:
@@ -76,7 +78,7 @@ def create_terminal_command(store_code: str, name: str) -> None:
         click.echo(f"API key (shown once, store it in the till now): {key}")
 
 
-@main.command("create-cards")
+@main.command("create-cards", short_help="Print a batch of cards to be activated at a till.")
 @click.argument("count", type=click.IntRange(1, 100_000))
 @click.option(
     "--out",
@@ -114,6 +116,25 @@ def create_cards_command(count: int, out: Path, note: str | None) -> None:
     click.echo(f"batch {batch.id}: {count} cards written to {out}")
 
 
+@main.command("backup", short_help="Copy the embedded SQLite database while it runs.")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(target: Path) -> None:
+    """Copy the embedded SQLite database to TARGET, online: tills keep working meanwhile.
+
+    For PostgreSQL use pg_dump or a base backup with WAL archiving (README, "Backups").
+    """
+    url = load_settings().database_url
+    try:
+        done = backup_sqlite(url, target)
+    except NotSqlite as exc:
+        raise click.ClickException(
+            f"{exc}: back PostgreSQL up with pg_dump -Fc, or a base backup and WAL archiving"
+        ) from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot back up to {target}: {exc}") from exc
+    click.echo(f"backed up {done.pages:,} pages to {done.path}")
+
+
 def _read_demo_key(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8").strip() or None
@@ -128,7 +149,7 @@ def _write_demo_key(path: Path, key: str) -> None:
         handle.write(key + "\n")
 
 
-@main.command("seed-demo")
+@main.command("seed-demo", short_help="Add the demo shop; seeding again changes nothing.")
 @click.option("--new-key", is_flag=True, help="Give the demo till a new key (the old one stops).")
 def seed_demo_command(*, new_key: bool) -> None:
     """Add the demo store, till, members and sales; seeding again changes nothing."""

@@ -14,7 +14,7 @@ from loyalty.stores.services import batch_terminal, find_store
 from pos_adapter.batch_import import ImportFileError, count_sales, import_sales
 
 
-@click.command("import-transactions")
+@click.command("import-transactions", short_help="Import past sales from a CSV file, exactly once.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--store", "store_code", required=True, help="Code of the store the sales belong to.")
 def import_transactions_command(path: Path, store_code: str) -> None:

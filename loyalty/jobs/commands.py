@@ -31,8 +31,8 @@ def _run_with_progress(name: str, label: str) -> None:
     click.echo(summary)
 
 
-def _job_command(name: str, label: str, description: str) -> click.Command:
-    @click.command(name, help=description)
+def _job_command(name: str, label: str, short: str, description: str) -> click.Command:
+    @click.command(name, short_help=short, help=description)
     def command() -> None:
         _run_with_progress(name, label)
 
@@ -43,29 +43,33 @@ JOB_COMMANDS = [
     _job_command(
         "expire-points",
         "expiring points",
+        "Expire the points whose last day is over.",
         "Expire the points whose expiry has come (one entry per member). Safe to run again.",
     ),
     _job_command(
         "unlock-points",
         "unlocking points",
+        "Make pending points that have waited spendable.",
         "Make pending points whose waiting period is over spendable. Safe to run again.",
     ),
     _job_command(
         "remind-expiring",
         "reminding",
+        "Queue reminders of points about to expire.",
         "Queue an email to each consenting member whose points expire within the program's "
         "reminder_days. Nobody is reminded twice of the same expiry.",
     ),
     _job_command(
         "send-outbox",
         "sending",
+        "Send the queued messages that are due.",
         "Send the messages that are due (by SMTP with LOYALTY_SMTP_URL, else recorded to "
         "LOYALTY_OUTBOX_FILE). Failures are kept and tried again later.",
     ),
 ]
 
 
-@click.command("run-jobs")
+@click.command("run-jobs", short_help="Run the frequent jobs, or with --daily the daily ones.")
 @click.option("--daily", is_flag=True, help="run the daily jobs (the tier review) instead")
 def run_jobs_command(*, daily: bool) -> None:
     """Run the frequent jobs once, here: unlock, expire, remind, send (cron, every few
@@ -76,7 +80,7 @@ def run_jobs_command(*, daily: bool) -> None:
         click.echo(f"{name}: {jobs.run_job(name, now, settings=settings)}")
 
 
-@click.command("worker")
+@click.command("worker", short_help="Run an RQ worker for the jobs (needs Redis).")
 @click.option("--burst", is_flag=True, help="stop once the queue is empty")
 @click.option(
     "--schedule", is_flag=True, help="also enqueue every job at its interval (run one such worker)"

@@ -13,7 +13,7 @@ from loyalty.ledger.services import check_ledger
 from loyalty.members.models import Member
 
 
-@click.command("check-ledger")
+@click.command("check-ledger", short_help="Prove that every balance equals its entries and lots.")
 def check_ledger_command() -> None:
     """Verify that every balance equals its entries and lots; exit 1 on any difference."""
     with unit_of_work() as session:
@@ -35,6 +35,7 @@ def check_ledger_command() -> None:
 
 @click.command(
     "adjust-points",
+    short_help="Add or remove a member's points by hand, audited.",
     # POINTS may be negative: "-50" is a number here, not an option.
     context_settings={"ignore_unknown_options": True},
 )

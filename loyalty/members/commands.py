@@ -8,7 +8,7 @@ from loyalty.commandline import actor, clock, unit_of_work
 from loyalty.members.services import erase, set_blocked
 
 
-@click.command("block-member")
+@click.command("block-member", short_help="Refuse a member at every till, audited.")
 @click.argument("member_id", type=int)
 @click.option("--reason", required=True, help="why, for the audit log")
 def block_member_command(member_id: int, reason: str) -> None:
@@ -25,7 +25,7 @@ def block_member_command(member_id: int, reason: str) -> None:
     click.echo(f"member {member_id} blocked")
 
 
-@click.command("unblock-member")
+@click.command("unblock-member", short_help="Lift a member's block, audited.")
 @click.argument("member_id", type=int)
 @click.option("--reason", required=True, help="why, for the audit log")
 def unblock_member_command(member_id: int, reason: str) -> None:
@@ -42,7 +42,7 @@ def unblock_member_command(member_id: int, reason: str) -> None:
     click.echo(f"member {member_id} unblocked")
 
 
-@click.command("erase-member")
+@click.command("erase-member", short_help="Erase a member's personal data, keeping figures.")
 @click.argument("member_id", type=int)
 @click.option("--reason", required=True, help="e.g. the request's reference")
 @click.confirmation_option(prompt="Erase this member's personal data for good?")

@@ -88,7 +88,7 @@ def write_csv(report: LiabilityReport, path: Path) -> None:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-@click.command("liability-report")
+@click.command("liability-report", short_help="Report the points liability and breakage by month.")
 @click.option(
     "--from", "from_month", metavar="YYYY-MM", help="first month (default: 11 before --to)"
 )

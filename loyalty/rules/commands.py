@@ -43,12 +43,12 @@ def _cap(rule: EarnRule) -> str:
     return f"{rule.cap_points:,}/{rule.cap_period}" if rule.cap_points is not None else "-"
 
 
-@click.group("rules")
+@click.group("rules", short_help="List, add, change and archive earning rules.")
 def rules_group() -> None:
     """Earning rules: list them in evaluation order, add, change and archive them (audited)."""
 
 
-@rules_group.command("list")
+@rules_group.command("list", short_help="List the rules in the order a sale uses them.")
 @click.option("--all", "include_archived", is_flag=True, help="archived rules too")
 def list_command(include_archived: bool) -> None:  # noqa: FBT001 - a click flag
     """The rules in the order a sale evaluates them: priority, then id."""
@@ -77,7 +77,7 @@ def list_command(include_archived: bool) -> None:  # noqa: FBT001 - a click flag
     click.echo(f"times in {zone.key}")
 
 
-@rules_group.command("add")
+@rules_group.command("add", short_help="Add the rules in a JSON file.")
 @click.argument("path", metavar="FILE.json", type=RULE_FILE)
 def add_command(path: Path) -> None:
     """Add the rule in FILE.json (one rule object, or a list of them).
@@ -111,7 +111,7 @@ def add_command(path: Path) -> None:
         click.echo(f"rule {rule.id} created: {rule.name} ({rule.kind}, priority {rule.priority})")
 
 
-@rules_group.command("change")
+@rules_group.command("change", short_help="Change a rule from a JSON file of fields.")
 @click.argument("rule_id", metavar="ID", type=int)
 @click.argument("path", metavar="FILE.json", type=RULE_FILE)
 def change_command(rule_id: int, path: Path) -> None:
@@ -131,7 +131,7 @@ def change_command(rule_id: int, path: Path) -> None:
     click.echo(f"rule {rule.id} changed: {', '.join(sorted(changes)) or 'nothing'}")
 
 
-@rules_group.command("archive")
+@rules_group.command("archive", short_help="Stop a rule at once; its history stays.")
 @click.argument("rule_id", metavar="ID", type=int)
 def archive_command(rule_id: int) -> None:
     """Stop a rule at once. Its history stays, and points already earned are kept."""

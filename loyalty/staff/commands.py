@@ -8,7 +8,7 @@ from loyalty.commandline import actor, clock, unit_of_work
 from loyalty.staff.services import Scope, create_staff_key, revoke_staff_key
 
 
-@click.command("create-staff-key")
+@click.command("create-staff-key", short_help="Create a staff key with scopes, shown once.")
 @click.argument("name")
 @click.option(
     "--scope",
@@ -28,7 +28,7 @@ def create_staff_key_command(name: str, scopes: tuple[str, ...]) -> None:
         click.echo(f"API key (shown once, store it now): {key}")
 
 
-@click.command("revoke-staff-key")
+@click.command("revoke-staff-key", short_help="Stop a staff key at once.")
 @click.argument("key_id", type=int)
 def revoke_staff_key_command(key_id: int) -> None:
     """Stop a staff key at once."""

@@ -30,12 +30,12 @@ def _multiplier(percent: int) -> str:
     return f"x{percent / 100:g}"
 
 
-@click.group("tiers")
+@click.group("tiers", short_help="List, add and change tiers; review; give floors.")
 def tiers_group() -> None:
     """Tiers: list, add and change them, run the review, give a member a floor (audited)."""
 
 
-@tiers_group.command("list")
+@tiers_group.command("list", short_help="List the tiers and what qualifies for each.")
 def list_command() -> None:
     """Every tier, lowest rank first, and what qualifies a member for it."""
     with unit_of_work() as session:
@@ -63,7 +63,7 @@ def list_command() -> None:
     )
 
 
-@tiers_group.command("add")
+@tiers_group.command("add", short_help="Add a tier.")
 @click.argument("code")
 @click.argument("name")
 @click.option("--rank", type=RANK, required=True, help="higher is better; one tier per rank")
@@ -103,7 +103,7 @@ def add_command(
     )
 
 
-@tiers_group.command("change")
+@tiers_group.command("change", short_help="Change a tier's name, threshold, multiplier or perks.")
 @click.argument("code")
 @click.option("--name", default=None)
 @click.option("--threshold", type=THRESHOLD, default=None)
@@ -138,7 +138,7 @@ def change_command(
     click.echo(f"tier {tier.code} changed: {', '.join(sorted(changes))}")
 
 
-@tiers_group.command("review")
+@tiers_group.command("review", short_help="Run the tier review now.")
 def review_command() -> None:
     """The periodic review: upgrades where a threshold is now met, downgrades after the grace
     period, and floors that have ended, now. Scheduled, it is the daily job review-tiers
@@ -151,7 +151,7 @@ def review_command() -> None:
     click.echo(f"floors ended: {report.floors_ended}")
 
 
-@tiers_group.command("floor")
+@tiers_group.command("floor", short_help="Give a member a tier they cannot fall below.")
 @click.argument("member_id", type=int)
 @click.argument("tier_code", metavar="TIER")
 @click.option(
@@ -182,7 +182,7 @@ def floor_command(member_id: int, tier_code: str, until: datetime | None) -> Non
     click.echo(f"tier now: {tier.code} ({tier.name})" if tier else "tier now: none")
 
 
-@tiers_group.command("unfloor")
+@tiers_group.command("unfloor", short_help="End a member's staff-given tier floor now.")
 @click.argument("member_id", type=int)
 def unfloor_command(member_id: int) -> None:
     """End a member's staff-given floor now; they keep the tier they qualify for."""

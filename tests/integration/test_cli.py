@@ -8,13 +8,18 @@ server for PostgreSQL), migrated by `loyalty migrate` itself.
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 
+import click
 import png
 import pytest
 import zxingcpp
@@ -27,6 +32,7 @@ from loyalty import migrate
 from loyalty.audit.models import AuditEntry
 from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.qr import qr_png, verify_payload
+from loyalty.cli import main
 from loyalty.db import make_engine
 from loyalty.ledger.services import balance
 from loyalty.members.models import Member
@@ -536,3 +542,86 @@ def test_members_are_blocked_unblocked_and_erased_from_the_command_line(url: str
             )
         ).all()
     assert {"member.block", "member.unblock", "member.erase"} <= set(actions)
+
+
+# --- the commands themselves ------------------------------------------------------------------
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, found in sorted(group.commands.items()):
+        yield f"{prefix}{name}", found
+        if isinstance(found, click.Group):
+            yield from _commands(found, f"{prefix}{name} ")
+
+
+def test_every_command_says_what_it_does_in_one_whole_sentence() -> None:
+    listed = loyalty("sqlite://", "--help").stdout + loyalty("sqlite://", "rules", "--help").stdout
+    listed += loyalty("sqlite://", "tiers", "--help").stdout
+    listing = [line for line in listed.splitlines() if line.startswith("  ")]
+    assert [line for line in listing if line.endswith("...")] == [], "a help cut short"
+    for name, found in _commands(main):
+        short = found.get_short_help_str(limit=1000)
+        assert short == found.get_short_help_str(limit=55), f"{name}: too long for the list"
+        assert short[0].isupper(), name
+        assert short.endswith("."), name
+        assert short.count(". ") == 0, f"{name}: one sentence"
+
+
+def test_loyalty_version_prints_the_installed_version() -> None:
+    result = loyalty("sqlite://", "--version")
+    assert_ok(result)
+    assert result.stdout.strip() == f"loyalty {version('loyalty')}"
+
+
+def test_python_dash_m_runs_every_command_as_the_script_does(url: str, tmp_path: Path) -> None:
+    environ = {
+        **os.environ,
+        "LOYALTY_DATABASE_URL": url,
+        "LOYALTY_SECRET_KEY": "test-secret",
+        "LOYALTY_INSTANCE_PATH": str(tmp_path),
+    }
+    expired = subprocess.run(
+        [sys.executable, "-m", "loyalty.cli", "expire-points"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert expired.returncode == 0, expired.stderr
+    assert expired.stdout.startswith("expired "), expired.stdout
+    imported = subprocess.run(
+        [sys.executable, "-m", "loyalty.cli", "import-transactions", "--help"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
+def test_backup_copies_the_embedded_database_whole_and_refuses_postgresql(
+    url: str, backend: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "backup.sqlite3"
+
+    result = loyalty(url, "backup", str(target))
+
+    if backend == "postgresql":
+        assert_clean_error(result, "pg_dump")
+        assert not target.exists()
+        return
+    assert_ok(result)
+    assert result.stdout.startswith("backed up ")
+    copy = make_engine(f"sqlite:///{target}")
+    original = make_engine(url)
+    try:
+        with copy.connect() as restored, original.connect() as live:
+            for table in ("members", "sales", "point_entries", "alembic_version"):
+                count = f"SELECT count(*) FROM {table}"
+                assert restored.execute(text(count)).scalar() == live.execute(text(count)).scalar()
+    finally:
+        copy.dispose()
+        original.dispose()
+    assert not (tmp_path / "backup.sqlite3.partial").exists()
