@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install install-test migrate seed lint typecheck pytest bench clean
+.PHONY: run test test-quick install install-test migrate seed lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ pytest: install-test
 ## The whole suite: lint, types, then every test (PostgreSQL and Redis ones skip, with the
 ## reason, when those servers are not running; under CI=true they must run).
 test: lint typecheck pytest
+
+## Everything but the slow tests (browser, fuzzing, races, packaging): for a quick check while
+## working. CI runs `make test`.
+test-quick: lint typecheck
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install  ## needs PostgreSQL on 127.0.0.1 and wrk (apt-get install wrk); see bench/README.md
 	$(BIN)/python bench/till.py --tills 16 --seconds 15 --baseline

@@ -248,3 +248,17 @@ def unique(prefix: str = "x") -> str:
 
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+SLOW_FOLDERS = ("browser", "packaging")
+SLOW_MODULES = ("test_concurrency.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests, the packaging tests and the races on real connections are `slow`:
+    `make test-quick` leaves them out; `make test` and CI run everything."""
+    for item in items:
+        folder = item.path.parent.name
+        races = "postgres_only" in getattr(item, "fixturenames", ())
+        if folder in SLOW_FOLDERS or item.path.name in SLOW_MODULES or races:
+            item.add_marker(pytest.mark.slow)

@@ -23,40 +23,46 @@ def _request_id(
     return event
 
 
-def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """Once per process: the first app (or worker) to start sets the format."""
-    global _configured  # noqa: PLW0603 - logging is per process by nature
-    if _configured:
-        return
-    _configured = True
-    shared: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        _request_id,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.ExtraAdder(),
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+_SHARED: list[structlog.typing.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    _request_id,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.ExtraAdder(),
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    """What every log line goes through: JSON, or plain text for a developer's terminal."""
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer(colors=False)
         if log_format == "text"
         else structlog.processors.JSONRenderer(sort_keys=True)
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             renderer,
         ],
     )
+
+
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Once per process: the first app (or worker) to start sets the format."""
+    global _configured  # noqa: PLW0603 - logging is per process by nature
+    if _configured:
+        return
+    _configured = True
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
