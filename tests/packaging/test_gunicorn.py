@@ -57,6 +57,17 @@ def _wait_until_up(base: str) -> None:
         time.sleep(0.2)
 
 
+def _wait_for_both_workers(base: str, log: Path) -> None:
+    """Until each of the two workers has answered a health check (the second may still be
+    loading the app when the first answers)."""
+    deadline = time.monotonic() + 30
+    while len(set(re.findall(r'"GET /health HTTP/1.1" 200 .* pid=<(\d+)>', log.read_text()))) < 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the second worker never answered")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda _n: _get_or_none(f"{base}/health"), range(4)))
+
+
 def _get_or_none(url: str) -> int | None:
     try:
         return _get(url)[0]
@@ -103,6 +114,7 @@ def test_two_gunicorn_workers_report_every_request_in_one_scrape(tmp_path: Path)
         )  # fmt: skip
         try:
             _wait_until_up(base)
+            _wait_for_both_workers(base, log)
             headers = {"Authorization": f"Bearer {key}"}
             # at once, so that both workers take some (a sync worker serves one at a time)
             with ThreadPoolExecutor(max_workers=10) as pool:
