@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, post_load, validate
 from api.cards.schemas import CardSchema
 from api.fields import PageQuerySchema, StrictBoolean, StrictSchema, Text
 from api.ledger.schemas import BalanceSchema, EntrySchema
+from api.pos.schemas import SaleViewSchema
 from api.tiers.schemas import TierSchema
 from loyalty.members.services import KEEP, Enrolment, MemberChanges, MemberSearch
 
@@ -135,28 +136,6 @@ class ConsentRecordSchema(Schema):
     at = fields.AwareDateTime(required=True)
 
 
-class SaleLineRecordSchema(Schema):
-    sku = fields.String(required=True)
-    category = fields.String(required=True, allow_none=True)
-    quantity = fields.Integer(required=True)
-    unit_price = fields.Integer(required=True)
-    returned_quantity = fields.Integer(required=True)
-
-
-class SaleRecordSchema(Schema):
-    external_id = fields.String(required=True)
-    store_id = fields.Integer(required=True)
-    occurred_at = fields.AwareDateTime(required=True)
-    currency = fields.String(required=True)
-    subtotal = fields.Integer(required=True)
-    discount_total = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    points_earned = fields.Integer(required=True)
-    points_redeemed = fields.Integer(required=True)
-    status = fields.String(required=True)
-    lines = fields.List(fields.Nested(SaleLineRecordSchema), required=True)
-
-
 class MemberExportSchema(Schema):
     """Everything held about the member (the right of access)."""
 
@@ -164,4 +143,4 @@ class MemberExportSchema(Schema):
     member = fields.Nested(MemberSchema, required=True)
     consent_history = fields.List(fields.Nested(ConsentRecordSchema), required=True)
     entries = fields.List(fields.Nested(EntrySchema), required=True)
-    sales = fields.List(fields.Nested(SaleRecordSchema), required=True)
+    sales = fields.List(fields.Nested(SaleViewSchema), required=True)

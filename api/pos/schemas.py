@@ -240,6 +240,7 @@ class SaleViewSchema(Schema):
     """A sale as it stands now (returns included), for a receipt look-up."""
 
     external_id = fields.String(required=True)
+    store_id = fields.Integer(required=True)
     status = fields.String(required=True)
     member_id = fields.Integer(required=True, allow_none=True)
     occurred_at = fields.AwareDateTime(required=True)

@@ -21,10 +21,10 @@ from api.pos.schemas import (
 )
 from loyalty.checkout import receipts, returns
 from loyalty.checkout.identify import Identification, identify
-from loyalty.checkout.receipts import SaleView
 from loyalty.checkout.results import Quote, ReturnResult, SaleResult, VoidResult
 from loyalty.checkout.returns import ReturnRequest
 from loyalty.checkout.services import Basket, SaleRequest, quote, record_sale
+from loyalty.sales.services import SaleView
 from server.core import context
 from server.core.auth import current_terminal
 from server.core.metrics import RETURNS, count_sale

@@ -74,7 +74,7 @@ def change(args: dict[str, Any], code: str) -> Tier:
 @blp.problems(404)
 def set_floor(args: dict[str, Any], member_id: int) -> tiers.Standing:
     """Give a member a tier until a date: they never sit below it meanwhile (audited)."""
-    return tiers.set_member_floor(
+    return tiers.set_floor(
         context.session(),
         member_id=member_id,
         tier_code=args["tier"],
@@ -91,7 +91,7 @@ def set_floor(args: dict[str, Any], member_id: int) -> tiers.Standing:
 def remove_floor(member_id: int) -> tiers.Standing:
     """End the member's staff-given floor now (audited); the tier they hold by qualifying is
     what remains. Removing a floor that is not there is a 200 that changes nothing."""
-    return tiers.remove_member_floor(
+    return tiers.remove_floor(
         context.session(), member_id=member_id, actor=auth.actor(), now=context.now()
     )
 

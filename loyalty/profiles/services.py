@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from loyalty.cards.services import CardView, card_view, member_cards
 from loyalty.ledger.models import PointEntry
@@ -16,6 +16,7 @@ from loyalty.ledger.services import Balance, balance_as_of
 from loyalty.members.models import ConsentEvent, Member
 from loyalty.members.services import MemberChanges, consent_history, get_member, update_member
 from loyalty.sales.models import Sale
+from loyalty.sales.services import SaleView, sale_views, with_lines
 from loyalty.settings import LookupKeys
 from loyalty.tiers.models import TierView
 from loyalty.tiers.services import current_tier
@@ -97,30 +98,6 @@ class EntryRecord:
 
 
 @dataclass(frozen=True)
-class SaleLineRecord:
-    sku: str
-    category: str | None
-    quantity: int
-    unit_price: int
-    returned_quantity: int
-
-
-@dataclass(frozen=True)
-class SaleRecord:
-    external_id: str
-    store_id: int
-    occurred_at: datetime
-    currency: str
-    subtotal: int
-    discount_total: int
-    total: int
-    points_earned: int
-    points_redeemed: int
-    status: str
-    lines: tuple[SaleLineRecord, ...]
-
-
-@dataclass(frozen=True)
 class MemberExport:
     """Everything the programme holds about one member, for the right of access."""
 
@@ -128,32 +105,11 @@ class MemberExport:
     member: MemberProfile
     consent_history: tuple[ConsentRecord, ...]
     entries: tuple[EntryRecord, ...]
-    sales: tuple[SaleRecord, ...]
+    sales: tuple[SaleView, ...]
 
 
 def _consent(event: ConsentEvent) -> ConsentRecord:
     return ConsentRecord(event.channel, event.granted, event.source, event.at)
-
-
-def _sale(sale: Sale) -> SaleRecord:
-    return SaleRecord(
-        external_id=sale.external_id,
-        store_id=sale.store_id,
-        occurred_at=sale.occurred_at,
-        currency=sale.currency,
-        subtotal=sale.subtotal,
-        discount_total=sale.discount_total,
-        total=sale.total,
-        points_earned=sale.points_earned,
-        points_redeemed=sale.points_redeemed,
-        status=sale.status,
-        lines=tuple(
-            SaleLineRecord(
-                line.sku, line.category, line.quantity, line.unit_price, line.returned_quantity
-            )
-            for line in sale.lines
-        ),
-    )
 
 
 def export_member(
@@ -164,10 +120,9 @@ def export_member(
         select(PointEntry).where(PointEntry.member_id == member_id).order_by(PointEntry.id)
     )
     sales = session.scalars(
-        select(Sale)
-        .where(Sale.member_id == member_id)
-        .order_by(Sale.occurred_at, Sale.id)
-        .options(selectinload(Sale.lines))
+        with_lines(
+            select(Sale).where(Sale.member_id == member_id).order_by(Sale.occurred_at, Sale.id)
+        )
     )
     return MemberExport(
         exported_at=now,
@@ -177,7 +132,7 @@ def export_member(
             EntryRecord(e.id, e.kind, e.points, e.pending_points, e.reason, e.created_at)
             for e in entries
         ),
-        sales=tuple(_sale(sale) for sale in sales),
+        sales=tuple(sale_views(session, sales)),
     )
 
 

@@ -3,10 +3,13 @@ took back. The till's flow around it (pricing, points, tiers) is loyalty/checkou
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from loyalty.db import UPSERT_INSERT
 from loyalty.errors import InvalidInput
@@ -110,3 +113,95 @@ def mark_returned(sale: Sale, lines: list[tuple[str, int]]) -> None:
                 f"{sold - (quantity - left)} returned already",
                 field="lines",
             )
+
+
+@dataclass(frozen=True)
+class SaleLineView:
+    line: int
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: int
+    discount: int
+    returned_quantity: int
+
+
+@dataclass(frozen=True)
+class ReturnRef:
+    external_id: str
+    points_reversed: int
+    points_restored: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SaleView:
+    """A sale as it stands now, returns included: for a receipt look-up at the till and for
+    the member's own record."""
+
+    external_id: str
+    store_id: int
+    status: str
+    member_id: int | None
+    occurred_at: datetime
+    recorded_at: datetime
+    currency: str
+    subtotal: int
+    discount_total: int
+    total: int
+    points_earned: int
+    points_redeemed: int
+    points_reversed: int
+    lines: tuple[SaleLineView, ...]
+    returns: tuple[ReturnRef, ...]
+
+
+def sale_views(session: Session, sales: Iterable[Sale]) -> list[SaleView]:
+    """The sales as they stand, their returns read in one query (their lines must be loaded:
+    `with_lines`)."""
+    found = list(sales)
+    returns: dict[int, list[ReturnRef]] = {sale.id: [] for sale in found}
+    if found:
+        for row in session.scalars(
+            select(SaleReturn).where(SaleReturn.sale_id.in_(list(returns))).order_by(SaleReturn.id)
+        ):
+            returns[row.sale_id].append(
+                ReturnRef(row.external_id, row.points_reversed, row.points_restored, row.created_at)
+            )
+    return [
+        SaleView(
+            external_id=sale.external_id,
+            store_id=sale.store_id,
+            status=sale.status,
+            member_id=sale.member_id,
+            occurred_at=sale.occurred_at,
+            recorded_at=sale.recorded_at,
+            currency=sale.currency,
+            subtotal=sale.subtotal,
+            discount_total=sale.discount_total,
+            total=sale.total,
+            points_earned=sale.points_earned,
+            points_redeemed=sale.points_redeemed,
+            points_reversed=sale.points_reversed,
+            lines=tuple(
+                SaleLineView(
+                    line.line_no,
+                    line.sku,
+                    line.category,
+                    line.quantity,
+                    line.unit_price,
+                    line.discount,
+                    line.returned_quantity,
+                )
+                for line in sale.lines
+            ),
+            returns=tuple(returns[sale.id]),
+        )
+        for sale in found
+    ]
+
+
+def with_lines(query: Select[Sale]) -> Select[Sale]:
+    """A query of sales that loads their lines with them (one more query in all, not one per
+    sale)."""
+    return query.options(selectinload(Sale.lines))

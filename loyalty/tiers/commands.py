@@ -10,7 +10,6 @@ import click
 
 from loyalty.commandline import actor, clock, refusal, table, unit_of_work
 from loyalty.errors import InvalidInput
-from loyalty.members.services import get_member
 from loyalty.program import TierBasis, get_program
 from loyalty.tiers.services import (
     all_tiers,
@@ -165,7 +164,6 @@ def floor_command(member_id: int, tier_code: str, until: datetime | None) -> Non
     """Give a member a tier they never fall below meanwhile (a VIP, a complaint put right)."""
     with unit_of_work() as session:
         zone = get_program(session).zone
-        get_member(session, member_id)
         ends = None
         if until is not None:
             ends = datetime.combine(until.date() + timedelta(days=1), time(), tzinfo=zone)
@@ -176,7 +174,7 @@ def floor_command(member_id: int, tier_code: str, until: datetime | None) -> Non
             until=ends,
             actor=actor(),
             now=clock.now(),
-        )
+        ).tier
     lasts = f"through {until:%Y-%m-%d} ({zone.key})" if until else "until changed"
     click.echo(f"member {member_id}: at least {tier_code} {lasts}")
     click.echo(f"tier now: {tier.code} ({tier.name})" if tier else "tier now: none")
@@ -187,8 +185,7 @@ def floor_command(member_id: int, tier_code: str, until: datetime | None) -> Non
 def unfloor_command(member_id: int) -> None:
     """End a member's staff-given floor now; they keep the tier they qualify for."""
     with unit_of_work() as session:
-        get_member(session, member_id)
-        tier = remove_floor(session, member_id=member_id, actor=actor(), now=clock.now())
+        tier = remove_floor(session, member_id=member_id, actor=actor(), now=clock.now()).tier
     click.echo(f"member {member_id}: no floor")
     click.echo(f"tier now: {tier.code} ({tier.name})" if tier else "tier now: none")
 

@@ -347,6 +347,13 @@ def upgrade_after_sale(
     return TierStanding(reached.view, changed=True)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """The tier a member enjoys now: held, or a higher staff floor."""
+
+    tier: TierView | None
+
+
 def set_floor(
     session: Session,
     *,
@@ -355,8 +362,10 @@ def set_floor(
     until: datetime | None,
     actor: str,
     now: datetime,
-) -> TierView | None:
-    """Give a member a tier (a VIP, a complaint put right) until `until` (None: until removed)."""
+) -> Standing:
+    """Give a member (not erased) a tier (a VIP, a complaint put right) until `until` (None:
+    until removed); where they stand now."""
+    get_member(session, member_id)
     tier = get_tier(session, tier_code)
     if until is not None and until <= now:
         raise InvalidInput("the end date is in the past", field="until")
@@ -378,13 +387,14 @@ def set_floor(
         until=until.isoformat() if until else None,
         before=list(before),
     )
-    return current_tier(session, member_id, now)
+    return Standing(current_tier(session, member_id, now))
 
 
-def remove_floor(session: Session, *, member_id: int, actor: str, now: datetime) -> TierView | None:
+def remove_floor(session: Session, *, member_id: int, actor: str, now: datetime) -> Standing:
     """End a staff-given floor now (given by mistake, or the reason for it is over). The member
     is back at the tier they hold by qualifying; removing a floor that is not there changes
     nothing and audits nothing."""
+    get_member(session, member_id)
     state = session.get(MemberTier, member_id)
     if state is not None and state.floor_tier_id is not None:
         ended = next(
@@ -402,7 +412,7 @@ def remove_floor(session: Session, *, member_id: int, actor: str, now: datetime)
             now=now,
             before=[ended, until],
         )
-    return current_tier(session, member_id, now)
+    return Standing(current_tier(session, member_id, now))
 
 
 @dataclass
@@ -586,36 +596,7 @@ def progress(session: Session, member_id: int, program: ProgramSettings, now: da
     )
 
 
-@dataclass(frozen=True)
-class Standing:
-    """The tier a member enjoys now: held, or a higher staff floor."""
-
-    tier: TierView | None
-
-
-def set_member_floor(
-    session: Session,
-    *,
-    member_id: int,
-    tier_code: str,
-    until: datetime | None,
-    actor: str,
-    now: datetime,
-) -> Standing:
-    """`set_floor` for a member who must exist (not erased)."""
-    get_member(session, member_id)
-    return Standing(
-        set_floor(
-            session, member_id=member_id, tier_code=tier_code, until=until, actor=actor, now=now
-        )
-    )
-
-
-def remove_member_floor(session: Session, *, member_id: int, actor: str, now: datetime) -> Standing:
-    get_member(session, member_id)
-    return Standing(remove_floor(session, member_id=member_id, actor=actor, now=now))
-
-
 def member_progress(session: Session, member_id: int, now: datetime) -> Progress:
+    """Where a member (not erased) stands, by the program's basis and window."""
     get_member(session, member_id)
     return progress(session, member_id, get_program(session), now)
