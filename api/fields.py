@@ -10,6 +10,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
+from loyalty.db import MAX_ID
 from loyalty.idempotency import CLIENT_ID
 
 CLIENT_ID_ERROR = "Printable ASCII without spaces."
@@ -18,7 +19,6 @@ MAX_MINOR_UNITS = 10**10  # 100 million in a two-decimal currency: no till sells
 MAX_QUANTITY = 10_000
 MAX_LINES = 500
 MAX_POINTS = 10**9
-MAX_ID = 2**63 - 1  # a BIGINT primary key; beyond it a database refuses even to compare
 # A till's clock set to 1970 or to the year 9999 is a mistake; 9999 with a negative offset
 # cannot even be expressed in UTC.
 EARLIEST_SALE = datetime(2000, 1, 1, tzinfo=UTC)

@@ -64,6 +64,9 @@ class ProblemSchema(Schema):
 
 class LoyaltyApi(flask_smorest.Api):  # type: ignore[misc]
     ERROR_SCHEMA = ProblemSchema
+    # No catch-all `default` answer: each operation lists the errors it can give, and a
+    # status it does not list is a defect the fuzzing test reports.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self) -> None:
         """Errors are server.core.errors' job, for the API and the pages alike."""
@@ -80,9 +83,6 @@ class LoyaltyApi(flask_smorest.Api):  # type: ignore[misc]
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_JSON)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def _security(requirement: list[dict[str, list[str]]], scope: Scope | None) -> dict[str, Any]:
@@ -92,16 +92,24 @@ def _security(requirement: list[dict[str, list[str]]], scope: Scope | None) -> d
     return doc
 
 
-def _annotated(view: View, *, manual: dict[str, Any], statuses: tuple[int, ...] = ()) -> View:
+def _annotated(
+    view: View,
+    *,
+    manual: dict[str, Any] | None = None,
+    statuses: tuple[int, ...] = (),
+    answers: dict[int, Any] | None = None,
+) -> View:
     """Add to the documentation flask-smorest keeps on `view` (`_apidoc`), in place: its own
     `doc` and `alt_response` decorators wrap the view once more each, and every wrapper costs
-    each request a call (the till's calls carry half a dozen of them)."""
+    each request a call (the till's calls carry half a dozen of them). `statuses` are error
+    answers (problem+json); `answers` other answers, by status."""
     apidoc = view.__dict__.setdefault("_apidoc", {})
-    manual_doc = apidoc.setdefault("manual_doc", {})
-    manual_doc.update(manual)
+    apidoc.setdefault("manual_doc", {}).update(manual or {})
     responses = apidoc.setdefault("response", {}).setdefault("responses", {})
     for status in statuses:
         responses.setdefault(status, []).append(http.HTTPStatus(status).name)
+    for status, answer in (answers or {}).items():
+        responses.setdefault(status, []).append(answer)
     return view
 
 
@@ -125,19 +133,20 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
 
     def replay(self, schema: type[Schema]) -> Callable[[View], View]:
         """Document the 200 a replayed request answers: the first result, in this shape."""
-        doc = {
+        answer = {
             "schema": schema(),
             "description": "a replay: the first result",
             "content_type": None,
         }
+        return lambda view: _annotated(view, answers={200: answer})
 
-        def decorator(view: View) -> View:
-            apidoc = view.__dict__.setdefault("_apidoc", {})
-            responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-            responses.setdefault(200, []).append(doc)
-            return view
-
-        return decorator
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """flask-smorest's, and a JSON body's own errors documented: 400 when it is not JSON
+        (or not UTF-8), 413 when it is too large."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+        return lambda view: parse(_annotated(view, statuses=(400, 413)))
 
     def _guarded(
         self, check: Callable[[View], View], doc: dict[str, Any], *statuses: int
@@ -156,11 +165,11 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
 
     def terminal_or_staff(self, scope: Scope | None = None) -> Callable[[View], View]:
         """Tills and staff both call it; staff need `scope` when one is named."""
+        refusals = (401, 403) if scope is not None else (401,)
         return self._guarded(
             auth.terminal_or_staff(scope),
             _security([{TERMINAL_KEY: []}, {STAFF_KEY: []}], scope),
-            401,
-            403,
+            *refusals,
         )
 
     def lookup(self) -> Callable[[View], View]:

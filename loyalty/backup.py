@@ -1,18 +1,17 @@
 """An online backup of the embedded SQLite database: SQLite's own backup API copies a
-consistent snapshot page by page while tills keep writing (each step holds the read lock only
-briefly). PostgreSQL is backed up with its own tools (README, "Backups")."""
+consistent snapshot while tills keep writing. PostgreSQL is backed up with its own tools
+(README, "Backups")."""
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from loyalty.db import is_sqlite
-
-PAGES_PER_STEP = 1024
 
 
 class NotSqlite(ValueError):
@@ -37,15 +36,13 @@ def backup_sqlite(database_url: str, target: Path) -> Backup:
         raise FileNotFoundError(f"no database at {source_path}")
     partial = target.with_name(f"{target.name}.partial")
     partial.unlink(missing_ok=True)
-    pages = 0
-    with sqlite3.connect(source_path) as source, sqlite3.connect(partial) as copy:
-
-        def progress(_status: int, remaining: int, total: int) -> None:
-            nonlocal pages
-            pages = total - remaining
-
-        source.backup(copy, pages=PAGES_PER_STEP, progress=progress)
+    # In one step: a copy made in steps starts again whenever a till writes meanwhile, and on a
+    # busy shop might never end. In WAL mode (loyalty/db.py) the step's read transaction does
+    # not stop the tills from writing.
+    with closing(sqlite3.connect(source_path)) as source, closing(sqlite3.connect(partial)) as copy:
+        source.backup(copy, pages=-1)
         check = copy.execute("PRAGMA integrity_check").fetchone()
+        pages = int(copy.execute("PRAGMA page_count").fetchone()[0])
     if check != ("ok",):  # pragma: no cover - a copy made by SQLite itself
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"the copy failed its integrity check: {check}")

@@ -25,6 +25,8 @@ NAMING_CONVENTION = {
 }
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+# The largest id there can be: beyond it a database refuses even to compare.
+MAX_ID = 2**63 - 1
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 

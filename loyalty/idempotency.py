@@ -18,14 +18,14 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import JSON, String, Table, UniqueConstraint, select, update
+from sqlalchemy import JSON, BigInteger, String, Table, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loyalty.db import UPSERT_INSERT, Base, BigIntPK, UtcDateTime
 from loyalty.errors import Conflict, InvalidInput
-from loyalty.results import restored, stored
+from loyalty.results import Outcome, restored, stored
 
 T = TypeVar("T")
 
@@ -65,6 +65,8 @@ class IdempotentRequest(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     # filled in by the request that claimed the key, in the same transaction
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # whom the result is about: an erasure forgets the results about the member it erases
+    member_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -72,14 +74,6 @@ class IdempotentRequest(Base):
 class Idempotency:
     owner: str  # whose key it is: "staff:<id>", "terminal:<id>"
     key: str
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[T]):
-    """`created` is False when the request replayed one already carried out."""
-
-    result: T
-    created: bool
 
 
 _requests = cast("Table", IdempotentRequest.__table__)
@@ -101,10 +95,12 @@ def once(
     result_type: type[T],
     run: Callable[[], T],
     now: datetime,
+    member_of: Callable[[T], int | None] = lambda _result: None,
 ) -> Outcome[T]:
     """`run()` at most once per idempotency key (every time without one). `request` is what
     makes two calls the same (the body and the path's ids); the same key with another request,
-    or for another operation, is a conflict."""
+    or for another operation, is a conflict. `member_of` names the member the result is about,
+    so that erasing the member forgets it (`forget_member`)."""
     if idempotency is None:
         return Outcome(run(), created=True)
     if not CLIENT_ID.match(idempotency.key):
@@ -138,6 +134,23 @@ def once(
     result = run()
     session.flush()
     connection.execute(
-        update(_requests).where(_requests.c.id == claimed).values(result=stored(result))
+        update(_requests)
+        .where(_requests.c.id == claimed)
+        .values(result=stored(result), member_id=member_of(result))
     )
     return Outcome(result, created=True)
+
+
+ERASED = "erased"
+
+
+def forget_member(session: Session, member_id: int) -> None:
+    """The right to erasure reaches the answers kept for retries: those about the member lose
+    their result, and a retry with their key is refused (409) rather than answered with the
+    member's personal data, or carried out again."""
+    session.flush()
+    session.connection().execute(
+        update(_requests)
+        .where(_requests.c.member_id == member_id)
+        .values(result=None, request_hash=ERASED)
+    )

@@ -4,8 +4,9 @@ one answered. cattrs does both directions; nothing is lost either way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import cattrs
 
@@ -26,3 +27,12 @@ def stored(result: Any) -> dict[str, Any]:
 
 def restored(data: dict[str, Any], kind: type[T]) -> T:
     return _converter.structure(data, kind)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What a request that may be replayed answers: the result, and whether this call made it
+    (False: a replay, answered with the first result)."""
+
+    result: T
+    created: bool

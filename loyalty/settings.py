@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +61,12 @@ class Settings:
         return LookupKeys(self.card_key, self.phone_region, self.previous_card_keys)
 
 
+def derived_key(secret: str, purpose: str) -> str:
+    """A key of its own for one purpose, derived from the secret key: whoever is given it (a
+    webhook receiver) learns nothing of the secret, nor of any other key derived from it."""
+    return hmac.new(secret.encode(), f"loyalty {purpose} v1".encode(), hashlib.sha256).hexdigest()
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -92,7 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=env.get("LOYALTY_SMTP_URL") or None,
         mail_from=env.get("LOYALTY_MAIL_FROM", "loyalty@localhost"),
         outbox_file=Path(env.get("LOYALTY_OUTBOX_FILE") or instance / "outbox-sent.jsonl"),
-        webhook_secret=env.get("LOYALTY_WEBHOOK_SECRET", secret_key),
+        webhook_secret=env.get("LOYALTY_WEBHOOK_SECRET") or derived_key(secret_key, "webhooks"),
         public_metrics=_flag(env.get("LOYALTY_PUBLIC_METRICS")),
         log_format=env.get("LOYALTY_LOG_FORMAT", "json"),
         access_log=_flag(env.get("LOYALTY_ACCESS_LOG")),

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from loyalty.cards.models import Card
 from loyalty.cards.qr import sign_card
-from loyalty.checkout.results import Recorded, SaleResult
+from loyalty.checkout.results import SaleResult
 from loyalty.checkout.services import Basket, SaleRequest, record_sale
 from loyalty.clock import FixedClock
 from loyalty.enrolment.services import enrol
 from loyalty.members.models import Member
 from loyalty.members.services import Enrolment
+from loyalty.results import Outcome
 from loyalty.rules.pricing import BasketLine
 from loyalty.settings import LookupKeys
 from loyalty.stores.models import Store, Terminal
@@ -77,7 +78,7 @@ def sell(
     redeem: int = 0,
     external_id: str | None = None,
     occurred_at: datetime | None = None,
-) -> Recorded[SaleResult]:
+) -> Outcome[SaleResult]:
     request = SaleRequest(
         external_id=external_id or f"sale-{next(_counter)}",
         occurred_at=occurred_at or clock.now(),

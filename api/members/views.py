@@ -78,13 +78,16 @@ def read(member_id: int) -> MemberProfile:
 
 @blp.route("/<int:member_id>", methods=["PATCH"])
 @blp.terminal_or_staff(Scope.MEMBERS)
+@blp.lookup()
 @blp.arguments(MemberChangeSchema())
 @blp.response(200, MemberSchema)
 @blp.problems(404, 409)
 def change(changes: MemberChanges, member_id: int) -> MemberProfile:
     """Change name, email, phone, birthday or consents. A field left out stays as it is; null
     clears an email, a phone or a birthday (and the consent that needed it). Every consent
-    change is kept with its time and who made it."""
+    change is kept with its time and who made it. A till changes the members enrolled at its
+    store; staff (scope `members`) any member."""
+    terminal = auth.current_terminal_or_none()
     return change_member(
         context.session(),
         member_id,
@@ -92,6 +95,7 @@ def change(changes: MemberChanges, member_id: int) -> MemberProfile:
         keys=context.lookup_keys(),
         actor=auth.actor(),
         now=context.now(),
+        store_id=terminal.store_id if terminal else None,
     )
 
 

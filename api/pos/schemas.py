@@ -10,7 +10,6 @@ from api.cards.schemas import CardSchema
 from api.fields import (
     EARLIEST_SALE,
     LATEST_SALE,
-    MAX_ID,
     MAX_LINES,
     MAX_MINOR_UNITS,
     MAX_POINTS,
@@ -23,6 +22,7 @@ from api.ledger.schemas import BalanceSchema
 from api.tiers.schemas import TierSchema
 from loyalty.checkout.returns import ReturnRequest
 from loyalty.checkout.services import Basket, SaleRequest
+from loyalty.db import MAX_ID
 from loyalty.rules.pricing import BasketLine
 
 

@@ -50,7 +50,7 @@ def list_rules(args: dict[str, Any]) -> list[EarnRule]:
 @blp.staff(Scope.RULES)
 @blp.doc(requestBody=_BODY)
 @blp.response(201, RuleSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.problems(400, 422)
+@blp.problems(400, 413, 422)
 def create() -> tuple[Any, ...]:
     """Add a rule; a bad definition is a 422 naming every field at fault."""
     rule = rules.create_rule(context.session(), _body(), actor=auth.actor(), now=context.now())
@@ -69,7 +69,7 @@ def read(rule_id: int) -> EarnRule:
 @blp.staff(Scope.RULES)
 @blp.doc(requestBody=_BODY)
 @blp.response(200, RuleSchema)
-@blp.problems(400, 404, 422)
+@blp.problems(400, 404, 413, 422)
 def change(rule_id: int) -> EarnRule:
     """Change some fields; the whole rule is validated again. Applies to sales from now on."""
     return rules.update_rule(

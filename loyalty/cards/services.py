@@ -21,7 +21,8 @@ from loyalty.cards.numbers import (
     strip_separators,
 )
 from loyalty.cards.qr import looks_like_payload, sign_card, verify_payload
-from loyalty.idempotency import Idempotency, Outcome, once
+from loyalty.idempotency import Idempotency, once
+from loyalty.results import Outcome
 from loyalty.settings import LookupKeys
 
 
@@ -34,6 +35,7 @@ class CardView:
     qr_payload: str
     activated_at: datetime | None
     blocked_reason: str | None
+    member_id: int | None = None  # whose card it is (not shown: the API says it elsewhere)
 
 
 def card_view(card: Card, card_key: str) -> CardView:
@@ -43,6 +45,7 @@ def card_view(card: Card, card_key: str) -> CardView:
         qr_payload=sign_card(card_key, card.number),
         activated_at=card.activated_at,
         blocked_reason=card.blocked_reason,
+        member_id=card.member_id,
     )
 
 
@@ -259,6 +262,7 @@ def block_card_once(
         result_type=CardView,
         run=run,
         now=now,
+        member_of=lambda view: view.member_id,
     )
 
 
@@ -290,4 +294,5 @@ def replace_card_once(
         result_type=CardView,
         run=run,
         now=now,
+        member_of=lambda view: view.member_id,
     )

@@ -16,13 +16,13 @@ from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH
 from loyalty.cards.qr import sign_card
 from loyalty.cards.services import CardView, card_number_from_code
+from loyalty.db import MAX_ID
 from loyalty.errors import InvalidInput
 from loyalty.ledger.models import PointAccount
 from loyalty.ledger.services import Balance, as_of, matured_points
 from loyalty.members.contacts import looks_like_phone, normalise_email, normalise_phone
 from loyalty.members.errors import MemberBlocked, UnknownMember
 from loyalty.members.models import Member, MemberStatus
-from loyalty.members.services import MAX_ID
 from loyalty.settings import LookupKeys
 from loyalty.tiers.models import MemberTier, Tier, TierView
 

@@ -5,13 +5,10 @@ result again (tests compare the two answers byte for byte)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from loyalty.ledger.services import Balance
 from loyalty.rules.engine import Award
 from loyalty.tiers.models import TierView
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,11 +73,3 @@ class VoidResult:
 @dataclass(frozen=True)
 class ReturnResult(VoidResult):
     external_id: str
-
-
-@dataclass(frozen=True)
-class Recorded(Generic[T]):
-    """`created` is False when the request replayed one already recorded."""
-
-    created: bool
-    result: T

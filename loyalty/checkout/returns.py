@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loyalty.checkout.results import Recorded, ReturnResult, VoidResult
+from loyalty.checkout.results import ReturnResult, VoidResult
 from loyalty.idempotency import IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
-from loyalty.results import restored, stored
+from loyalty.results import Outcome, restored, stored
 from loyalty.rules.pricing import points_kept_after_returns
 from loyalty.rules.services import withdraw_awards
 from loyalty.sales import services as sales
@@ -90,14 +90,14 @@ def record_return(
     sale_external_id: str,
     request: ReturnRequest,
     now: datetime,
-) -> Recorded[ReturnResult]:
+) -> Outcome[ReturnResult]:
     request_hash = fingerprint(request)
-    sale = sales.locked_sale(session, terminal.store_id, sale_external_id)
+    sale = sales.find_sale(session, terminal.store_id, sale_external_id, lock=True)
     existing = sales.find_return(session, sale.id, request.external_id)
     if existing is not None:
         if existing.request_hash != request_hash:
             raise IdempotencyConflict("return", request.external_id)
-        return Recorded(created=False, result=restored(existing.result, ReturnResult))
+        return Outcome(restored(existing.result, ReturnResult), created=False)
     sales.refuse_closed(sale)
     sales.mark_returned(sale, request.lines)
     sale.kept_total = sales.paid_still_kept(sale)
@@ -131,15 +131,15 @@ def record_return(
             created_at=now,
         )
     )
-    return Recorded(created=True, result=result)
+    return Outcome(result, created=True)
 
 
 def void_sale(
     session: Session, *, terminal: TerminalLike, sale_external_id: str, now: datetime
-) -> Recorded[VoidResult]:
-    sale = sales.locked_sale(session, terminal.store_id, sale_external_id)
+) -> Outcome[VoidResult]:
+    sale = sales.find_sale(session, terminal.store_id, sale_external_id, lock=True)
     if sale.status == SaleStatus.VOIDED and sale.void_result is not None:
-        return Recorded(created=False, result=restored(sale.void_result, VoidResult))
+        return Outcome(restored(sale.void_result, VoidResult), created=False)
     sales.refuse_closed(sale)
     taken = _take_back_points(
         session,
@@ -158,4 +158,4 @@ def void_sale(
         balance=_balance_or_none(session, sale, now),
     )
     sale.void_result = stored(result)
-    return Recorded(created=True, result=result)
+    return Outcome(result, created=True)

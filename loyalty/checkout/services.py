@@ -18,7 +18,6 @@ from loyalty.checkout.results import (
     LineDiscount,
     PointsOutcome,
     Quote,
-    Recorded,
     SaleResult,
 )
 from loyalty.errors import DomainError, InvalidInput
@@ -26,7 +25,7 @@ from loyalty.idempotency import IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind
 from loyalty.program import ProgramSettings, get_program
-from loyalty.results import restored, stored
+from loyalty.results import Outcome, restored, stored
 from loyalty.rules.engine import EarnContext, Earned, RuleKind, applies, evaluate
 from loyalty.rules.pricing import BasketLine, PricedBasket, default_rate, price_basket
 from loyalty.rules.services import cap_period_starts, cap_used_subquery, live_rules, record_awards
@@ -265,15 +264,15 @@ def quote(
     return prepared.quote(after, buyer.tier)
 
 
-def _replay(sale: Sale, request_hash: str) -> Recorded[SaleResult]:
+def _replay(sale: Sale, request_hash: str) -> Outcome[SaleResult]:
     if sale.request_hash != request_hash:
         raise IdempotencyConflict("sale", sale.external_id)
-    return Recorded(created=False, result=restored(sale.result, SaleResult))
+    return Outcome(restored(sale.result, SaleResult), created=False)
 
 
 def _replay_of(
     session: Session, terminal: TerminalLike, request: SaleRequest, request_hash: str
-) -> Recorded[SaleResult] | None:
+) -> Outcome[SaleResult] | None:
     existing = sales.store_sale(session, terminal.store_id, request.external_id)
     return None if existing is None else _replay(existing, request_hash)
 
@@ -364,7 +363,7 @@ def record_sale(
     request: SaleRequest,
     keys: LookupKeys,
     now: datetime,
-) -> Recorded[SaleResult]:
+) -> Outcome[SaleResult]:
     request_hash = fingerprint(request)
     basket = request.basket
     session.flush()  # the writes below go through the connection, past the ORM's autoflush
@@ -449,4 +448,4 @@ def record_sale(
         )
     result = prepared.sale_result(request.external_id, balance, standing)
     sales.save_result(session, sale_id, stored(result))
-    return Recorded(created=True, result=result)
+    return Outcome(result, created=True)

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.cards.services import CardView, activate_card, card_view, issue_card
-from loyalty.idempotency import Idempotency, Outcome, once
+from loyalty.idempotency import Idempotency, once
 from loyalty.ledger.models import EntryKind
 from loyalty.ledger.services import credit, open_account
 from loyalty.members.services import Enrolment, get_member, register
 from loyalty.profiles.services import MemberProfile, profile_of
 from loyalty.program import get_program
+from loyalty.results import Outcome
 from loyalty.rules.engine import EarnContext, RuleKind, signup_points
 from loyalty.rules.pricing import default_rate
 from loyalty.rules.services import live_rules, record_awards
@@ -119,6 +120,7 @@ def enrol_once(
             store_code=store_code,
         ),
         now=now,
+        member_of=lambda profile: profile.id,
     )
 
 
@@ -150,4 +152,5 @@ def hand_out_card_once(
         result_type=CardView,
         run=run,
         now=now,
+        member_of=lambda _view: member_id,
     )

@@ -26,7 +26,7 @@ from datetime import datetime
 from redis import Redis
 from rq import Queue, Worker
 from rq.cron import CronScheduler
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -71,7 +71,7 @@ def _expire(session: Session, now: datetime, _settings: Settings, progress: Prog
 def _remind(
     session: Session, now: datetime, _settings: Settings, _progress: Progress | None
 ) -> str:
-    queued = ledger_jobs.queue_expiry_reminders(session, now)
+    queued = ledger_jobs.queue_expiry_reminders(session, now, checkpoint=session.commit)
     return f"queued {counted(queued, 'reminder')} of expiring points"
 
 
@@ -155,11 +155,28 @@ def run_job(
     return run.summary
 
 
+RUNS_KEPT = 1_000  # per job: the last ~16 hours of a job run every minute, months of a daily one
+
+
 def _keep_run(engine: Engine, run: JobRun) -> None:
+    """Record the run, and forget the oldest runs of the job past RUNS_KEPT (so the table,
+    and what /metrics reads of it, stays small)."""
     run.summary = run.summary[:500]
     try:
         with session_scope(engine) as session:
             session.add(run)
+            session.flush()
+            oldest_kept = session.scalar(
+                select(JobRun.id)
+                .where(JobRun.name == run.name)
+                .order_by(JobRun.id.desc())
+                .offset(RUNS_KEPT - 1)
+                .limit(1)
+            )
+            if oldest_kept is not None:
+                session.execute(
+                    delete(JobRun).where(JobRun.name == run.name, JobRun.id < oldest_kept)
+                )
     except DBAPIError:  # the database that failed the job may refuse this too
         log.warning("job run not recorded", extra={"job": run.name})
 

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.errors import InsufficientPoints, InvalidInput
-from loyalty.idempotency import Idempotency, Outcome, once
+from loyalty.idempotency import Idempotency, once
 from loyalty.ledger import services as ledger
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.models import EntryKind
 from loyalty.members.services import get_member
 from loyalty.program import get_program
+from loyalty.results import Outcome
 
 MAX_ADJUSTMENT = 1_000_000
 REASON_LENGTH = (3, 200)  # 200: the width of point_entries.reason
@@ -161,10 +162,12 @@ def adjust_points_once(
         session,
         idempotency,
         operation="adjustment",
-        request={"member_id": member_id, "points": points, "reason": reason},
+        # the reason as it is kept (trimmed): a retry that only differs in spaces is the same
+        request={"member_id": member_id, "points": points, "reason": reason.strip()},
         result_type=Adjustment,
         run=lambda: adjust_points(
             session, member_id=member_id, points=points, reason=reason, actor=actor, now=now
         ),
         now=now,
+        member_of=lambda _adjustment: member_id,
     )

@@ -51,7 +51,7 @@ from loyalty.members.models import Member, MemberStatus
 from loyalty.messaging.models import OutboxMessage
 from loyalty.messaging.services import Message, MessageKind, queue_many
 from loyalty.messaging.templates import POINTS_EXPIRING
-from loyalty.program import get_program
+from loyalty.program import ProgramSettings, get_program
 
 DEFAULT_BATCH_SIZE = 5_000
 EXPIRY_ACTOR = "system:expiry"
@@ -272,24 +272,40 @@ def unlock_points(
 
 # --- reminders --------------------------------------------------------------------------------
 
-REMINDER_BATCH = 5_000
+
+def _reminder(program: ProgramSettings, row: Any, now: datetime) -> Message:
+    member_id, email, name, points, first = row
+    expires_on = last_day(as_utc(first), program.zone).isoformat()
+    return Message(
+        kind=MessageKind.EMAIL,
+        recipient=email,
+        template=POINTS_EXPIRING,
+        data={"name": name, "points": int(points), "expires_on": expires_on},
+        dedupe_key=f"points-expiring:{member_id}:{expires_on}",
+        due_at=now,
+        member_id=member_id,
+    )
 
 
-def queue_expiry_reminders(session: Session, now: datetime) -> int:
+def queue_expiry_reminders(
+    session: Session,
+    now: datetime,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    checkpoint: Callable[[], None] | None = None,
+) -> int:
     """Queue one email per member whose points expire within the program's `reminder_days`:
     how many points (those lots' remaining) and the last day to spend the first of them.
 
     Only members who consented to email and have an address, and who are active. The outbox's
     dedupe key (member and date) makes a second run queue nothing twice; a member reminded in
     the last `reminder_days` is not reminded again (with expiry by the day, a frequent shopper
-    would otherwise have points expiring - and a reminder - every day). The members are found
-    in one set-based query and queued through the outbox's queue, a batch per statement.
-    Returns how many were queued."""
+    would otherwise have points expiring - and a reminder - every day). Set-based, a batch of
+    members at a time (one query finds the batch's reminders, one statement queues them through
+    the outbox's queue), committed by `checkpoint` after each. Returns how many were queued."""
     program = get_program(session)
     if program.reminder_days <= 0:
         return 0
-    session.flush()
-    connection = session.connection()
     horizon = now + timedelta(days=program.reminder_days)
     # Only spendable points: a reminder to spend points that are still pending would mislead.
     soon = and_(
@@ -298,54 +314,51 @@ def queue_expiry_reminders(session: Session, now: datetime) -> int:
         _lots.c.expires_at > now,
         _lots.c.expires_at <= horizon,
     )
-    per_member = (
-        select(
-            _lots.c.member_id.label("member_id"),
-            func.sum(_lots.c.remaining).label("points"),
-            func.min(_lots.c.expires_at).label("first"),
+
+    def candidates(after: int) -> Any:
+        return (
+            select(_lots.c.member_id)
+            .where(_lots.c.member_id > after, soon)
+            .distinct()
+            .order_by(_lots.c.member_id)
         )
-        .where(soon)
-        .group_by(_lots.c.member_id)
-        .subquery("expiring")
-    )
+
     reminded_lately = exists().where(
         _outbox.c.member_id == _members.c.id,
         _outbox.c.template == POINTS_EXPIRING,
         _outbox.c.created_at > now - timedelta(days=program.reminder_days),
     )
-    due = connection.execute(
-        select(
-            _members.c.id,
-            _members.c.email,
-            _members.c.name,
-            per_member.c.points,
-            per_member.c.first,
-        )
-        .join_from(per_member, _members, _members.c.id == per_member.c.member_id)
-        .where(
-            _members.c.status == MemberStatus.ACTIVE.value,
-            _members.c.email_consent_at.is_not(None),
-            _members.c.email.is_not(None),
-            ~reminded_lately,
-        )
-        .order_by(_members.c.id)
-    ).all()  # read whole before queueing: the query reads the outbox the queueing writes
     queued = 0
-    for start in range(0, len(due), REMINDER_BATCH):
-        batch = due[start : start + REMINDER_BATCH]
-        messages = []
-        for member_id, email, name, points, first in batch:
-            expires_on = last_day(as_utc(first), program.zone).isoformat()
-            messages.append(
-                Message(
-                    kind=MessageKind.EMAIL,
-                    recipient=email,
-                    template=POINTS_EXPIRING,
-                    data={"name": name, "points": int(points), "expires_on": expires_on},
-                    dedupe_key=f"points-expiring:{member_id}:{expires_on}",
-                    due_at=now,
-                    member_id=member_id,
-                )
+    session.flush()
+    for after, last in _batches(session, candidates, batch_size=batch_size):
+        in_batch = and_(_lots.c.member_id > after, _lots.c.member_id <= last)
+        per_member = (
+            select(
+                _lots.c.member_id.label("member_id"),
+                func.sum(_lots.c.remaining).label("points"),
+                func.min(_lots.c.expires_at).label("first"),
             )
-        queued += queue_many(session, messages, now=now)
+            .where(soon, in_batch)
+            .group_by(_lots.c.member_id)
+            .subquery("expiring")
+        )
+        due = session.connection().execute(
+            select(
+                _members.c.id,
+                _members.c.email,
+                _members.c.name,
+                per_member.c.points,
+                per_member.c.first,
+            )
+            .join_from(per_member, _members, _members.c.id == per_member.c.member_id)
+            .where(
+                _members.c.status == MemberStatus.ACTIVE.value,
+                _members.c.email_consent_at.is_not(None),
+                _members.c.email.is_not(None),
+                ~reminded_lately,
+            )
+        )
+        queued += queue_many(session, [_reminder(program, row, now) for row in due], now=now)
+        if checkpoint is not None:
+            checkpoint()
     return queued

@@ -41,12 +41,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from loyalty.db import UtcDateTime
+from loyalty.db import MAX_ID, UtcDateTime
 from loyalty.errors import NotFound
 from loyalty.ledger.errors import NotEnoughPoints
 from loyalty.ledger.expiry import lot_expiry
 from loyalty.ledger.models import EntryKind, LotDraw, PointAccount, PointEntry, PointLot
-from loyalty.members.services import MAX_ID, get_member
+from loyalty.members.services import get_member
 from loyalty.program import ProgramSettings
 
 

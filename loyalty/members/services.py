@@ -15,13 +15,14 @@ from loyalty.audit.services import record
 from loyalty.cards.models import Card
 from loyalty.cards.numbers import strip_separators
 from loyalty.cards.services import block_card
+from loyalty.db import MAX_ID
 from loyalty.errors import InvalidInput
+from loyalty.idempotency import forget_member
 from loyalty.members.contacts import normalise_email, normalise_phone
 from loyalty.members.errors import ContactTaken, UnknownMember
 from loyalty.members.models import ConsentChannel, ConsentEvent, Member, MemberStatus
 
 NAME_LENGTH = 200
-MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,12 @@ def erase(session: Session, *, member_id: int, reason: str, actor: str, now: dat
     """The right to erasure: personal data goes, cards stop working, contacts are released.
     Sales and point entries stay, no longer linked to a person, so figures still add up."""
     member = get_member(session, member_id)
+    for channel, column in (
+        (ConsentChannel.EMAIL, "email_consent_at"),
+        (ConsentChannel.SMS, "sms_consent_at"),
+    ):
+        if getattr(member, column) is not None:
+            _record_consent(session, member.id, channel, granted=False, source=actor, now=now)
     member.name = ERASED_NAME
     member.email = None
     member.phone = None
@@ -364,6 +371,7 @@ def erase(session: Session, *, member_id: int, reason: str, actor: str, now: dat
     member.email_consent_at = None
     member.sms_consent_at = None
     member.status = MemberStatus.ERASED
+    forget_member(session, member.id)
     member.updated_at = now
     for card in session.scalars(select(Card).where(Card.member_id == member.id)):
         block_card(session, card=card, reason="member erased", actor=actor, now=now)

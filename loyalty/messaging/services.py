@@ -96,10 +96,10 @@ def queue(  # noqa: PLR0917 - the outbox's one documented call, positional as wr
     dedupe_key: str,
     due_at: datetime,
     *,
-    now: datetime | None = None,
+    now: datetime,
     member_id: int | None = None,
 ) -> bool:
-    """Queue one message in the caller's transaction; False when its dedupe key was queued
-    before (nothing is queued twice)."""
+    """Queue one message in the caller's transaction, to be sent from `due_at`; False when
+    its dedupe key was queued before (nothing is queued twice)."""
     message = Message(kind, recipient, template, data, dedupe_key, due_at, member_id)
-    return queue_many(session, [message], now=now or due_at) == 1
+    return queue_many(session, [message], now=now) == 1

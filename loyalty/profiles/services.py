@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from loyalty.cards.services import CardView, card_view, member_cards
 from loyalty.ledger.models import PointEntry
 from loyalty.ledger.services import Balance, balance_as_of
+from loyalty.members.errors import UnknownMember
 from loyalty.members.models import ConsentEvent, Member
 from loyalty.members.services import MemberChanges, consent_history, get_member, update_member
 from loyalty.sales.models import Sale
@@ -144,9 +145,13 @@ def change_member(
     keys: LookupKeys,
     actor: str,
     now: datetime,
+    store_id: int | None = None,
 ) -> MemberProfile:
     """Change a member's record (loyalty.members.services.update_member): the member as they
-    now stand."""
+    now stand. With `store_id` (a till changes it), only a member enrolled at that store: to
+    any other till the member does not exist (a 404, as for an id nobody has)."""
+    if store_id is not None and get_member(session, member_id).enrolled_store_id != store_id:
+        raise UnknownMember(f"no member has id {member_id}", field="member_id")
     member = update_member(
         session, member_id, changes, phone_region=keys.phone_region, actor=actor, now=now
     )

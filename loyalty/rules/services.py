@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
-from loyalty.db import UtcDateTime
+from loyalty.db import MAX_ID, UtcDateTime
 from loyalty.errors import InvalidInput, NotFound
 from loyalty.program import get_program, new_config_version
 from loyalty.rules.engine import Award, CapPeriod, Rule, RuleKind, period_start
@@ -95,7 +95,7 @@ def create_rule(
 
 
 def get_rule(session: Session, rule_id: int) -> EarnRule:
-    rule = session.get(EarnRule, rule_id) if 0 < rule_id < 2**63 else None
+    rule = session.get(EarnRule, rule_id) if 0 < rule_id <= MAX_ID else None
     if rule is None:
         raise NotFound(f"no rule has id {rule_id}", field="rule_id")
     return rule

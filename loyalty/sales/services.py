@@ -55,17 +55,14 @@ def store_sale(session: Session, store_id: int, external_id: str) -> Sale | None
     ).first()
 
 
-def locked_sale(session: Session, store_id: int, external_id: str) -> Sale:
-    """The sale, locked against a concurrent return or void of the same sale (PostgreSQL; on
-    SQLite the write transaction already excludes them). Another store's sales do not exist
-    for this store's terminals."""
+def find_sale(session: Session, store_id: int, external_id: str, *, lock: bool = False) -> Sale:
+    """The store's sale with this id: another store's sales do not exist for this store's
+    terminals. With `lock`, locked against a concurrent return or void of the same sale
+    (PostgreSQL; on SQLite the write transaction already excludes them)."""
     if not CLIENT_ID.match(external_id):
         raise UnknownSale(external_id)  # no sale can have such an id; spare the database
-    sale = session.scalars(
-        select(Sale)
-        .where(Sale.store_id == store_id, Sale.external_id == external_id)
-        .with_for_update()
-    ).first()
+    query = select(Sale).where(Sale.store_id == store_id, Sale.external_id == external_id)
+    sale = session.scalars(query.with_for_update() if lock else with_lines(query)).first()
     if sale is None:
         raise UnknownSale(external_id)
     return sale

@@ -98,6 +98,12 @@ def current_terminal() -> TerminalRef:
     return terminal
 
 
+def current_terminal_or_none() -> TerminalRef | None:
+    """The terminal calling, or None when it is staff."""
+    caller = _caller()
+    return caller if isinstance(caller, TerminalRef) else None
+
+
 def current_staff() -> StaffRef:
     staff: StaffRef = g.staff
     return staff

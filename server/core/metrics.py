@@ -131,7 +131,7 @@ def _registry() -> CollectorRegistry:
 
 
 def metrics_response() -> Response:
-    return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 _observers: dict[tuple[str | None, str, int], Histogram] = {}

@@ -16,6 +16,9 @@ from loyalty.cards.services import create_batch
 from loyalty.clock import FixedClock
 from loyalty.members.models import ConsentEvent
 from loyalty.members.services import erase
+from loyalty.program import update_program
+from loyalty.rules.services import create_rule
+from loyalty.tiers.services import create_tier
 from tests.conftest import CARD_KEY
 from tests.factories import Till, make_member, make_till, qr_of, sale_body, staff_headers
 
@@ -60,6 +63,38 @@ def test_a_replayed_sale_return_and_void_answer_exactly_the_first_bytes(
     voided_again = client.post(f"{url}/void", headers=till.headers)
     assert (voided.status_code, voided_again.status_code) == (201, 200)
     assert voided_again.data == voided.data
+
+
+def test_a_replayed_sale_with_a_new_tier_a_rule_bonus_and_pending_points_answers_the_same(
+    client, session, till, keys, clock
+):
+    create_tier(
+        session, code="SILVER", name="Silver", rank=1, threshold=100, actor="t", now=clock.now()
+    )
+    create_rule(
+        session,
+        {
+            "name": "Double",
+            "kind": "promotion",
+            "params": {"mode": "multiply", "multiplier_percent": 200},
+        },
+        actor="t",
+        now=clock.now(),
+    )
+    update_program(session, actor="t", now=clock.now(), pending_days=3)
+    _member, card = make_member(session, keys, clock)
+    body = sale_body("R-2", qr_of(card, keys), clock.now())
+    first = client.post(f"{API}/pos/transactions", headers=till.headers, json=body)
+    clock.advance(timedelta(days=4))  # the points have matured, the tier would not change now
+
+    replay = client.post(f"{API}/pos/transactions", headers=till.headers, json=body)
+
+    sale = first.get_json()
+    assert (sale["tier"]["code"], sale["tier_changed"]) == ("SILVER", True)
+    assert [reason["rule"] for reason in sale["points"]["reasons"]] == ["base", "Double"]
+    assert sale["balance"]["pending"] == sale["points"]["earned"] > 0
+    assert (first.status_code, replay.status_code) == (201, 200)
+    assert replay.data == first.data
 
 
 # --- Location ---------------------------------------------------------------------------------
@@ -337,6 +372,7 @@ def test_retried_card_block_replace_and_hand_out_do_it_once(client, session, til
         f"{API}/cards/{printed[0].number}/block", {"reason": "stolen"}, "block-1"
     )
     assert (blocked.status_code, blocked_again.status_code) == (200, 200)
+    assert blocked_again.data == blocked.data
     assert blocked.get_json()["status"] == "blocked"
 
 
@@ -410,3 +446,35 @@ def test_metrics_are_not_public(client, session, till, clock):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers=till.headers).status_code == 401
     assert client.get("/metrics", headers=reports).status_code == 403
+
+
+def test_after_an_erasure_a_retried_enrolment_gives_back_no_personal_data(
+    client, session, till, clock
+):
+    headers = till.headers | {"Idempotency-Key": "enrol-erased"}
+    body = {"name": "Ann Private", "email": "ann.private@example.com"}
+    first = client.post(f"{API}/members", headers=headers, json=body)
+    assert first.status_code == 201
+    erase(session, member_id=first.get_json()["id"], reason="asked", actor="test", now=clock.now())
+    session.flush()
+
+    retry = client.post(f"{API}/members", headers=headers, json=body)
+
+    assert retry.status_code == 409
+    assert "ann.private" not in retry.get_data(as_text=True).lower()
+    assert "Ann Private" not in retry.get_data(as_text=True)
+
+
+def test_a_till_changes_only_the_members_enrolled_at_its_store(client, session, till, clock):
+    other = make_till(session, clock)
+    member = _enrol(client, till, email="mine@example.com")
+    url = f"{API}/members/{member['id']}"
+
+    refused = client.patch(url, headers=other.headers, json={"email": "thief@example.com"})
+    staff = staff_headers(session, clock, "members")
+    by_staff = client.patch(url, headers=staff, json={"name": "Ann B"})
+
+    assert refused.status_code == 404
+    assert by_staff.status_code == 200
+    shown = client.get(url, headers=staff).get_json()
+    assert (shown["email"], shown["name"]) == ("mine@example.com", "Ann B")

@@ -46,16 +46,28 @@ def test_every_operation_has_a_unique_id_and_states_its_security(spec):
             assert "403" in responses, (method, path)
 
 
-def test_every_operation_that_reads_input_documents_the_422_and_lookups_the_429(spec):
+LOOKUPS = {
+    ("post", "/api/v1/pos/identify"),
+    ("get", "/api/v1/members/{member_id}"),
+    ("patch", "/api/v1/members/{member_id}"),
+    ("get", "/api/v1/cards/{number}"),
+    ("post", "/api/v1/cards/{number}/block"),
+}
+
+
+def test_every_operation_documents_the_errors_its_input_can_bring(spec):
     for path, method, operation in _operations(spec):
-        responses = operation["responses"]
-        takes_input = "requestBody" in operation or any(
-            parameter["in"] == "query" for parameter in operation.get("parameters", [])
-        )
-        if takes_input:
+        responses = set(operation["responses"])
+        body = "requestBody" in operation
+        query = any(p["in"] == "query" for p in operation.get("parameters", []))
+        if body or query:
             assert "422" in responses, (method, path)
-        if "{" in path or path.endswith(("/identify", "/quote", "/transactions")):
-            assert {"404", "422"} & set(responses), (method, path)
+        if body:
+            assert {"400", "413"} <= responses, (method, path)
+        if "{" in path:
+            assert "404" in responses, (method, path)
+    for method, path in LOOKUPS:
+        assert "429" in spec["paths"][path][method]["responses"], (method, path)
 
 
 def test_staff_operations_name_their_scope(spec):

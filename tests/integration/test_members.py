@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -9,7 +11,7 @@ from loyalty.audit.models import AuditEntry
 from loyalty.cards.errors import CardBlocked
 from loyalty.checkout.identify import identify
 from loyalty.members.errors import ContactTaken, MemberBlocked, UnknownMember
-from loyalty.members.models import Member
+from loyalty.members.models import ConsentEvent, Member
 from loyalty.members.services import erase, get_member, set_blocked
 from tests.factories import make_member, make_till, qr_of, sell
 
@@ -85,3 +87,18 @@ def test_program_changes_are_audited_with_before_and_after(session, clock):
         "cli:owner",
         {"before": {"earn_points": 1}, "after": {"earn_points": 2}},
     )
+
+
+def test_an_erasure_withdraws_the_consents_on_record(session, keys, clock):
+    member, _ = make_member(session, keys, clock, email_consent=True)
+    clock.advance(timedelta(days=1))
+
+    erase(session, member_id=member.id, reason="asked", actor="staff:1", now=clock.now())
+
+    events = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.member_id == member.id).order_by(ConsentEvent.id)
+    ).all()
+    assert [(e.channel, e.granted, e.source, e.at) for e in events] == [
+        ("email", True, "test", clock.now() - timedelta(days=1)),
+        ("email", False, "staff:1", clock.now()),
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from tests.conftest import (
     START,
     app_settings,
     drop_postgres_database,
+    free_port,
     fresh_postgres_database,
 )
 from tests.factories import give_points, make_member, make_till, sell
@@ -218,16 +218,10 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[str, Inbox]]:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield f"smtp://127.0.0.1:{port}", inbox
@@ -261,7 +255,7 @@ def test_a_failed_send_is_kept_with_its_error_and_tried_again_later(
     member = _consenting(session, keys, clock)
     _credit(session, member, 80, clock.now())
     queue_expiry_reminders(session, REMIND_AT)
-    nobody_listening = SmtpBackend(f"smtp://127.0.0.1:{_free_port()}", "points@shop.example")
+    nobody_listening = SmtpBackend(f"smtp://127.0.0.1:{free_port()}", "points@shop.example")
 
     failed = send_outbox(session, nobody_listening, REMIND_AT)
     [message] = _messages(session, member)
@@ -565,3 +559,20 @@ def test_points_still_pending_are_not_in_a_reminder_to_spend_them(
     queue_expiry_reminders(session, REMIND_AT)
     [message] = _messages(session, member)
     assert message.payload["points"] == 100
+
+
+def test_reminders_are_queued_a_batch_of_members_at_a_time_and_each_batch_is_committed(
+    session: Session, keys: LookupKeys, clock: FixedClock
+):
+    members = [_consenting(session, keys, clock) for _ in range(5)]
+    for member in members:
+        _credit(session, member, 10, clock.now())
+    commits: list[int] = []
+
+    queued = queue_expiry_reminders(
+        session, REMIND_AT, batch_size=2, checkpoint=lambda: commits.append(1)
+    )
+
+    assert queued >= 5
+    assert all(len(_messages(session, member)) == 1 for member in members)
+    assert len(commits) >= 3, "5 members in batches of 2"

@@ -20,11 +20,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from loyalty.audit.models import AuditEntry
-from loyalty.checkout.results import Recorded
+from loyalty.checkout.results import SaleResult
 from loyalty.checkout.returns import void_sale
 from loyalty.clock import FixedClock
 from loyalty.db import make_engine
 from loyalty.members.models import Member
+from loyalty.results import Outcome
 from loyalty.rules.models import EarnRule
 from loyalty.rules.pricing import BasketLine
 from loyalty.settings import LookupKeys
@@ -112,7 +113,7 @@ def new_member(db: Engine, now: datetime) -> int:
 
 def buy(
     db: Engine, store_code: str, member_id: int, now: datetime, amount: int, *, void: bool = False
-) -> Recorded:
+) -> Outcome[SaleResult]:
     """A sale of `amount` minor units at a till of the store (voided at once if asked)."""
     with Session(db) as session:
         store = find_store(session, store_code)
@@ -137,7 +138,7 @@ def buy(
         return recorded
 
 
-def earned(recorded: Recorded) -> int:
+def earned(recorded: Outcome[SaleResult]) -> int:
     return int(recorded.result.points.earned)
 
 

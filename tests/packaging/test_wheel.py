@@ -9,7 +9,7 @@ own packages, the editable checkout included, is activated)."""
 from __future__ import annotations
 
 import os
-import socket
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +20,7 @@ from typing import IO
 
 import pytest
 
-from tests.conftest import project_root
+from tests.conftest import free_port, project_root
 
 
 def _run(*command: str | Path, cwd: Path, env: dict[str, str]) -> str:
@@ -37,10 +37,16 @@ def _run(*command: str | Path, cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "instance", "node_modules"
+)
+
+
+def _copy_of_the_sources(target: Path) -> Path:
+    """The checkout as a release is built from: no build/ or egg-info left by an earlier build
+    (setuptools would pack their stale files), and nothing written into the checkout."""
+    shutil.copytree(project_root(), target, ignore=IGNORED)
+    return target
 
 
 def _wait_for(url: str, seconds: float) -> int:
@@ -62,9 +68,10 @@ def test_the_built_wheel_installs_migrates_seeds_and_serves_from_a_fresh_environ
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
     env["PIP_NO_INDEX"] = "1"  # nothing is fetched: the wheel is all there is to install
     wheels = tmp_path / "dist"
+    source = _copy_of_the_sources(tmp_path / "source")
     _run(
         sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", wheels, project_root(), cwd=tmp_path, env=env,
+        "--wheel-dir", wheels, source, cwd=tmp_path, env=env,
     )  # fmt: skip
     [wheel] = wheels.glob("loyalty-*.whl")
     venv = tmp_path / "venv"
@@ -81,6 +88,10 @@ def test_the_built_wheel_installs_migrates_seeds_and_serves_from_a_fresh_environ
     installed = _run(python, "-c", "import loyalty, server; print(loyalty.__file__)", cwd=work,
                      env=env)  # fmt: skip
     assert installed.startswith(str(site)), "the wheel's package, not the checkout"
+    packed = {path.relative_to(site).as_posix() for path in site.glob("api/**/*.py")}
+    tracked = {path.relative_to(project_root()).as_posix()
+               for path in project_root().glob("api/**/*.py")}  # fmt: skip
+    assert packed == tracked, "the wheel holds the sources as they are, and only them"
 
     loyalty = venv / "bin" / "loyalty"
     assert "database created" in _run(loyalty, "migrate", cwd=work, env=env)
@@ -89,7 +100,7 @@ def test_the_built_wheel_installs_migrates_seeds_and_serves_from_a_fresh_environ
     assert (work / "instance" / "loyalty.sqlite3").is_file()
     assert not list(site.glob("**/instance")), "nothing is written inside site-packages"
 
-    port = _free_port()
+    port = free_port()
     log = work / "gunicorn.log"
     with log.open("w") as log_file:
         _serve(python, port, work, env, log_file, log)

@@ -75,15 +75,17 @@ def test_points_kept_follow_what_is_still_paid_for_rounded_down():
     assert points_kept_after_returns(10, 0, 0) == 0, "a sale paid in full by points kept nothing"
 
 
-def test_partial_returns_one_unit_at_a_time_take_back_exactly_the_full_return():
+def test_returns_one_unit_at_a_time_keep_the_points_worked_out_by_hand():
+    # paid: coffee 8.99 - 0.90 = 8.09, apples 1.80 - 0.18 = 1.62, soap 1.99 - 0.20 = 1.79
     sale = _sale(("COFFEE", 1, 899, 90), ("APPLES", 3, 60, 18), ("SOAP", 1, 199, 20))
     paid = paid_still_kept(sale)
-    earned = paid // 100  # 1 point per 1.00 paid
-    taken = 0
+    assert paid == 1150
+    earned = 11  # 1 point per 1.00 of 11.50
+    kept = []
     for sku in ("APPLES", "APPLES", "COFFEE", "APPLES", "SOAP"):
-        kept_before = points_kept_after_returns(earned, paid, paid_still_kept(sale))
         mark_returned(sale, [(sku, 1)])
-        kept_after = points_kept_after_returns(earned, paid, paid_still_kept(sale))
-        assert kept_after <= kept_before
-        taken += kept_before - kept_after
-    assert taken == earned
+        kept.append(
+            (paid_still_kept(sale), points_kept_after_returns(earned, paid, paid_still_kept(sale)))
+        )
+    # apples kept 1.08, then 0.54; 11 x kept / 11.50, rounded down
+    assert kept == [(1096, 10), (1042, 9), (233, 2), (179, 1), (0, 0)]

@@ -1,5 +1,6 @@
 """idempotent_requests (for every write taking an Idempotency-Key, replacing
-adjustment_requests), consent_events, members.updated_at, job_runs
+adjustment_requests), consent_events, members.updated_at, job_runs; results kept for replays
+in the typed results' shape
 
 Revision ID: 0007
 Revises: 0006
@@ -37,24 +38,29 @@ def _idempotent_requests() -> None:
         sa.Column("operation", sa.String(length=40), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("member_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", loyalty.db.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotent_requests")),
         sa.UniqueConstraint(
             "owner", "idempotency_key", name=op.f("uq_idempotent_requests_owner_idempotency_key")
         ),
     )
+    op.create_index(
+        op.f("ix_idempotent_requests_member_id"), "idempotent_requests", ["member_id"]
+    )
     old = sa.table(
         "adjustment_requests",
         sa.column("owner"),
         sa.column("idempotency_key"),
+        sa.column("member_id"),
         sa.column("result", sa.JSON()),
         sa.column("created_at", loyalty.db.UtcDateTime(timezone=True)),
     )
     rows = []
-    for owner, key, result, created_at in op.get_bind().execute(
-        sa.select(old.c.owner, old.c.idempotency_key, old.c.result, old.c.created_at).where(
-            old.c.result.is_not(None)
-        )
+    for owner, key, member_id, result, created_at in op.get_bind().execute(
+        sa.select(
+            old.c.owner, old.c.idempotency_key, old.c.member_id, old.c.result, old.c.created_at
+        ).where(old.c.result.is_not(None))
     ):
         request = {k: result[k] for k in ("member_id", "points", "reason")}
         rows.append(
@@ -65,6 +71,7 @@ def _idempotent_requests() -> None:
                 # the fingerprint loyalty.idempotency.once computes for the same request
                 "request_hash": _fingerprint({"operation": "adjustment", "request": request}),
                 "result": result,
+                "member_id": member_id,
                 "created_at": created_at,
             }
         )
@@ -110,7 +117,53 @@ def _consent_events() -> None:
         )
 
 
+def _typed_results() -> None:
+    """Sales recorded before now keep their first answer in the old shape; a replay reads it
+    back into the typed result, so bring it to that shape: a tier now shows its threshold and
+    perks, and a coupon that did not apply says why in a machine-readable `reason` (`unknown`:
+    no coupon could apply before coupons existed) with the words in `message`."""
+    connection = op.get_bind()
+    sales = sa.table("sales", sa.column("id"), sa.column("result", sa.JSON()))
+    tiers = {
+        code: {"threshold": threshold, "perks": perks}
+        for code, threshold, perks in connection.execute(
+            sa.text("SELECT code, threshold, perks FROM tiers")
+        )
+    }
+    if connection.dialect.name == "postgresql":
+        needs = sa.text(
+            "SELECT id FROM sales WHERE json_typeof(result->'tier') = 'object' "
+            "OR json_array_length(result->'coupons') > 0"
+        )
+    else:
+        needs = sa.text(
+            "SELECT id FROM sales WHERE json_type(result, '$.tier') = 'object' "
+            "OR json_array_length(result, '$.coupons') > 0"
+        )
+    ids = [row[0] for row in connection.execute(needs)]
+    for start in range(0, len(ids), 1000):
+        batch = ids[start : start + 1000]
+        for sale_id, result in connection.execute(
+            sa.select(sales.c.id, sales.c.result).where(sales.c.id.in_(batch))
+        ):
+            changed = dict(result)
+            tier = changed.get("tier")
+            if isinstance(tier, dict) and "perks" not in tier:
+                known = tiers.get(tier.get("code"), {"threshold": 0, "perks": ""})
+                changed["tier"] = {**tier, **known}
+            changed["coupons"] = [
+                coupon
+                if "message" in coupon
+                else {**coupon, "reason": "unknown", "message": coupon.get("reason")}
+                for coupon in changed.get("coupons", [])
+            ]
+            connection.execute(
+                sales.update().where(sales.c.id == sale_id).values(result=changed)
+            )
+
+
 def upgrade() -> None:
+    _typed_results()
     _idempotent_requests()
     _consent_events()
     with op.batch_alter_table("members", schema=None) as batch_op:
@@ -159,4 +212,5 @@ def downgrade() -> None:
             "owner", "idempotency_key", name=op.f("uq_adjustment_requests_owner_idempotency_key")
         ),
     )
+    op.drop_index(op.f("ix_idempotent_requests_member_id"), table_name="idempotent_requests")
     op.drop_table("idempotent_requests")  # keys of other operations have no older home
