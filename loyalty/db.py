@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -136,3 +149,36 @@ UPSERT_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqli
 def upsert_insert(dialect_name: str) -> Any:
     """`insert` with `on_conflict_do_nothing` / `on_conflict_do_update` for this database."""
     return UPSERT_INSERT[dialect_name]
+
+
+@dataclass(frozen=True)
+class UniqueViolation:
+    """A row refused because another holds the same value: which table, which columns."""
+
+    table: str
+    columns: tuple[str, ...]
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def unique_violation(exc: IntegrityError) -> UniqueViolation | None:
+    """What a unique constraint refused, on either database; None for any other integrity
+    error. Two requests racing past a check (two enrolments with one email) end here."""
+    orig = exc.orig
+    constraint = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    if getattr(orig, "sqlstate", None) == "23505" and constraint:  # PostgreSQL
+        for table in Base.metadata.tables.values():
+            uniques: list[UniqueConstraint | Index] = [
+                c for c in table.constraints if isinstance(c, UniqueConstraint)
+            ]
+            uniques += [index for index in table.indexes if index.unique]
+            for unique in uniques:
+                if unique.name == constraint:
+                    return UniqueViolation(table.name, tuple(c.name for c in unique.columns))
+        return UniqueViolation("", ())
+    found = _SQLITE_UNIQUE.search(str(orig))
+    if found is None:
+        return None
+    columns = [part.strip().split(".") for part in found.group(1).split(",")]
+    return UniqueViolation(columns[0][0], tuple(column for _table, column in columns))

@@ -38,6 +38,9 @@ from loyalty.settings import LookupKeys, Settings, load_settings
 from server.app import create_app
 from server.core.extensions import db
 
+# the race fixtures (race_url, race_engine, live_app) for every module that races tills
+pytest_plugins = ["tests.races"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get(
     "LOYALTY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -259,7 +262,7 @@ def project_root() -> Path:
 
 
 SLOW_FOLDERS = ("browser", "packaging")
-SLOW_MODULES = ("test_concurrency.py",)
+SLOW_MODULES = ("test_concurrency.py", "test_races.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

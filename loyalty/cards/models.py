@@ -40,3 +40,7 @@ class Card(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     blocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     blocked_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # the card that replaced this one: a card is replaced once
+    replaced_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("cards.id"), nullable=True
+    )

@@ -64,10 +64,16 @@ def card_number_from_code(keys: LookupKeys, code: str, field: str = "code") -> s
     return number
 
 
-def find_card(session: Session, number: str, field: str = "code") -> Card:
+def find_card(session: Session, number: str, field: str = "code", *, lock: bool = False) -> Card:
+    """The card with this number. With `lock`, its row is locked until the transaction ends:
+    whoever changes its status holds it, so two tills cannot both hand it out, block it or
+    replace it (PostgreSQL; SQLite's write lock already serialises writers)."""
     if not (len(number) == CARD_NUMBER_LENGTH and is_ascii_digits(number)):
         raise UnknownCard(field)  # not even the shape of a card: nothing to ask the database
-    card = session.scalars(select(Card).where(Card.number == number)).first()
+    query = select(Card).where(Card.number == number)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    card = session.scalars(query).first()
     if card is None:
         raise UnknownCard(field)
     return card
@@ -105,7 +111,7 @@ def activate_card(
     field: str = "card_code",
 ) -> Card:
     """Hand a pre-printed card to a member at the till."""
-    card = find_card(session, card_number_from_code(keys, code, field), field)
+    card = find_card(session, card_number_from_code(keys, code, field), field, lock=True)
     if card.status != CardStatus.UNASSIGNED:
         raise CardNotAvailable(
             f"this card is {card.status}, only a new unassigned card can be activated",
@@ -161,6 +167,11 @@ def replace_card(
     account, not on the card, so the balance follows without being moved."""
     if old.member_id is None:
         raise CardNotAvailable("an unassigned card has nothing to replace", field="card")
+    if old.replaced_by_id is not None:
+        raise CardNotAvailable(
+            "this card has been replaced already: look the member up to see their card",
+            field="number",
+        )
     member_id = old.member_id
     block_card(session, card=old, reason=reason, actor=actor, now=now)
     if new_code:
@@ -175,6 +186,7 @@ def replace_card(
         )
     else:
         new = issue_card(session, member_id=member_id, now=now)
+    old.replaced_by_id = new.id
     record(
         session,
         actor=actor,
@@ -249,7 +261,7 @@ def block_card_once(
     """Block the card with this number (lost, stolen); blocking it again changes nothing."""
 
     def run() -> CardView:
-        card = find_card(session, strip_separators(number), field="number")
+        card = find_card(session, strip_separators(number), field="number", lock=True)
         return card_view(
             block_card(session, card=card, reason=reason, actor=actor, now=now), keys.card_key
         )
@@ -280,7 +292,7 @@ def replace_card_once(
     """Block the card with this number and give its member another: the new card."""
 
     def run() -> CardView:
-        old = find_card(session, strip_separators(number), field="number")
+        old = find_card(session, strip_separators(number), field="number", lock=True)
         new = replace_card(
             session, keys=keys, old=old, reason=reason, actor=actor, now=now, new_code=new_code
         )

@@ -133,10 +133,13 @@ def refuse_taken_contacts(
         raise ContactTaken(f"another member already uses this {field}", field=field)
 
 
-def get_member(session: Session, member_id: int) -> Member:
+def get_member(session: Session, member_id: int, *, lock: bool = False) -> Member:
+    """The member (not erased). With `lock`, their row is locked until the transaction ends, so
+    a change that depends on their status cannot race another (PostgreSQL; SQLite's write lock
+    already serialises writers)."""
     if not 0 < member_id <= MAX_ID:
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
-    member = session.get(Member, member_id)
+    member = session.get(Member, member_id, with_for_update=lock, populate_existing=lock)
     if member is None or member.status == MemberStatus.ERASED:
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
     return member
@@ -191,7 +194,7 @@ def update_member(
     named = changes.named()
     if not named:
         raise InvalidInput("name at least one field to change", field="_body")
-    member = get_member(session, member_id)
+    member = get_member(session, member_id, lock=True)
     email = _new_contact(changes.email, member.email, normalise_email)
     phone = _new_contact(
         changes.phone, member.phone, lambda text: normalise_phone(text, phone_region)
@@ -333,10 +336,13 @@ def set_blocked(
     session: Session, *, member_id: int, blocked: bool, reason: str, actor: str, now: datetime
 ) -> Member:
     """Block a member (fraud, abuse) or lift the block. A blocked member is refused at every
-    till, and their email and phone stay reserved so they cannot simply enrol again."""
-    member = get_member(session, member_id)
+    till, and their email and phone stay reserved so they cannot simply enrol again. A member
+    already so is left as they are (no second entry in the audit log)."""
+    member = get_member(session, member_id, lock=True)
     before = member.status
     member.status = MemberStatus.BLOCKED if blocked else MemberStatus.ACTIVE
+    if member.status == before:
+        return member
     record(
         session,
         actor=actor,
@@ -357,7 +363,7 @@ ERASED_NAME = "(erased)"
 def erase(session: Session, *, member_id: int, reason: str, actor: str, now: datetime) -> Member:
     """The right to erasure: personal data goes, cards stop working, contacts are released.
     Sales and point entries stay, no longer linked to a person, so figures still add up."""
-    member = get_member(session, member_id)
+    member = get_member(session, member_id, lock=True)
     for channel, column in (
         (ConsentChannel.EMAIL, "email_consent_at"),
         (ConsentChannel.SMS, "sms_consent_at"),

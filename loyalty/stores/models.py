@@ -44,6 +44,10 @@ class Terminal(Base):
     name: Mapped[str] = mapped_column(String(120))
     key_id: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
+    # during a rotation the key it replaced keeps working until `previous_key_valid_until`
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    previous_key_valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 

@@ -11,10 +11,12 @@ from typing import Any
 
 from flask import Flask, Response, g, json, request
 from markupsafe import escape
+from sqlalchemy.exc import IntegrityError
 from webargs.core import is_json
 from werkzeug.exceptions import HTTPException
 
 from loyalty import errors as domain
+from loyalty.db import unique_violation
 from loyalty.ledger.errors import NotEnoughPoints
 from server.core.jsonbody import InvalidJson
 
@@ -149,6 +151,17 @@ def _unexpected(exc: Exception) -> Response:
     )
 
 
+def _integrity_error(exc: IntegrityError) -> Response:
+    """A unique constraint two racing requests both passed the check of: the one that lost is
+    told what is taken (409, the field named), as a single such request is."""
+    violation = unique_violation(exc)
+    if violation is None or not violation.columns:
+        return _unexpected(exc)
+    field = violation.columns[-1]
+    detail = f"another {violation.table.rstrip('s').replace('_', ' ')} already has this {field}"
+    return problem(409, "Already taken", detail, kind="conflict", errors={field: [detail]})
+
+
 def _invalid_json(exc: InvalidJson) -> Response:
     return problem(
         400,
@@ -161,6 +174,7 @@ def _invalid_json(exc: InvalidJson) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(InvalidJson, _invalid_json)
+    app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -6,101 +6,22 @@ promise is about what tills see, and because a race can hide in any layer.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from loyalty import migrate
 from loyalty.clock import FixedClock
-from loyalty.db import make_engine
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
-from loyalty.members.models import Member
-from loyalty.program import ensure_program
 from loyalty.sales.models import Sale
 from loyalty.settings import LookupKeys
-from server.app import create_app
-from server.core.extensions import db
-from tests.conftest import (
-    START,
-    app_settings,
-    drop_postgres_database,
-    fresh_postgres_database,
-    unique,
-)
-from tests.factories import Till, give_points, make_member, make_till, qr_of, staff_headers
+from tests.conftest import START
+from tests.factories import staff_headers
+from tests.races import Post, committed_till_and_member, race
 
 THREADS = 32
-
-
-@pytest.fixture(scope="module")
-def race_url(backend: str) -> Iterator[str]:
-    """A database of its own: these tests commit, and must leave the shared one as it was."""
-    if backend != "postgresql":
-        pytest.skip("concurrency is tested on PostgreSQL; SQLite serialises every writer")
-    url = fresh_postgres_database("race")
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as session, session.begin():
-        ensure_program(session, START)
-    engine.dispose()
-    yield url
-    drop_postgres_database(url)
-
-
-@pytest.fixture
-def race_engine(race_url: str) -> Iterator[Engine]:
-    engine = make_engine(race_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def live_app(race_url: str) -> Iterator[Flask]:
-    flask_app = create_app(app_settings(race_url), clock=FixedClock(START))
-    yield flask_app
-    with flask_app.app_context():
-        db.engine.dispose()
-
-
-@dataclass(frozen=True)
-class Post:
-    path: str
-    body: dict[str, Any] | None
-    headers: dict[str, str]
-
-
-def _race(app: Flask, posts: list[Post]) -> list[Any]:
-    """Send every request at the same instant, each from its own thread and client."""
-    barrier = threading.Barrier(len(posts))
-
-    def run(post: Post) -> Any:
-        client = app.test_client()
-        barrier.wait()
-        return client.post(post.path, headers=post.headers, json=post.body)
-
-    with ThreadPoolExecutor(max_workers=len(posts)) as pool:
-        return list(pool.map(run, posts))
-
-
-def _committed_till_and_member(
-    engine: Engine, keys: LookupKeys, points: int = 0
-) -> tuple[Till, Member, str]:
-    clock = FixedClock(START)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        till = make_till(session, clock, store_code=unique("RACE"))
-        member, card = make_member(session, keys, clock)
-        if points:
-            give_points(session, member.id, points, clock.now())
-    return till, member, qr_of(card, keys)
 
 
 def _sale(external_id: str, code: str, *lines: tuple[str, int, int], redeem: int = 0) -> dict:
@@ -116,7 +37,7 @@ def _sale(external_id: str, code: str, *lines: tuple[str, int, int], redeem: int
 def test_racing_redemptions_never_spend_more_than_the_balance(
     live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    till, member, code = _committed_till_and_member(race_engine, keys, points=1_000)
+    till, member, code = committed_till_and_member(race_engine, keys, points=1_000)
     # Each sale is paid in full with 100 points, so it earns nothing back during the race.
     posts = [
         Post(
@@ -126,7 +47,7 @@ def test_racing_redemptions_never_spend_more_than_the_balance(
         )
         for n in range(THREADS)
     ]
-    responses = _race(live_app, posts)
+    responses = race(live_app, posts)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 10, 409: THREADS - 10}, statuses
     refused = [r.get_json() for r in responses if r.status_code == 409]
@@ -148,9 +69,9 @@ def test_racing_redemptions_never_spend_more_than_the_balance(
 def test_a_sale_replayed_by_racing_tills_is_recorded_once(
     live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    till, member, code = _committed_till_and_member(race_engine, keys)
+    till, member, code = committed_till_and_member(race_engine, keys)
     body = _sale("offline-0001", code, ("COFFEE", 2, 899))
-    responses = _race(live_app, [Post("/api/v1/pos/transactions", body, till.headers)] * 16)
+    responses = race(live_app, [Post("/api/v1/pos/transactions", body, till.headers)] * 16)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 200: 15}, statuses
     assert len({r.get_data() for r in responses}) == 1, "every replay answers the first result"
@@ -163,7 +84,7 @@ def test_a_sale_replayed_by_racing_tills_is_recorded_once(
 def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
     live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    till, member, code = _committed_till_and_member(race_engine, keys)
+    till, member, code = committed_till_and_member(race_engine, keys)
     sale = live_app.test_client().post(
         "/api/v1/pos/transactions",
         headers=till.headers,
@@ -178,7 +99,7 @@ def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
         )
         for n in range(8)
     ]
-    statuses = Counter(r.status_code for r in _race(live_app, posts))
+    statuses = Counter(r.status_code for r in race(live_app, posts))
     assert statuses[201] == 3, statuses
     assert statuses[201] + statuses[409] + statuses[422] == 8
     with Session(race_engine) as session:
@@ -189,7 +110,7 @@ def test_racing_returns_of_one_sale_never_return_more_than_was_sold(
 def test_an_adjustment_retried_by_racing_requests_is_made_once(
     live_app: Flask, race_engine: Engine, keys: LookupKeys
 ):
-    _till, member, _code = _committed_till_and_member(race_engine, keys)
+    _till, member, _code = committed_till_and_member(race_engine, keys)
     with Session(race_engine, expire_on_commit=False) as session, session.begin():
         headers = staff_headers(session, FixedClock(START), "points")
     post = Post(
@@ -197,7 +118,7 @@ def test_an_adjustment_retried_by_racing_requests_is_made_once(
         {"points": 25, "reason": "goodwill"},
         headers | {"Idempotency-Key": "retry-storm"},
     )
-    responses = _race(live_app, [post] * 16)
+    responses = race(live_app, [post] * 16)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 200: 15}, statuses
     assert len({r.get_data() for r in responses}) == 1, "every replay answers the first result"
