@@ -17,7 +17,7 @@ from loyalty import migrate
 from loyalty.backup import NotSqlite, backup_sqlite
 from loyalty.cards.services import create_batch, printer_csv
 from loyalty.commandline import CommandGroup, actor, clock, unit_of_work
-from loyalty.demo import DEMO_KEY_FILE, seed_demo
+from loyalty.demo import DEMO_KEY_FILE, DEMO_STAFF_KEY_FILE, seed_demo
 from loyalty.jobs import commands as jobs_commands
 from loyalty.ledger import commands as ledger_commands
 from loyalty.members import commands as members_commands
@@ -150,11 +150,14 @@ def _write_demo_key(path: Path, key: str) -> None:
 
 
 @main.command("seed-demo", short_help="Add the demo shop; seeding again changes nothing.")
-@click.option("--new-key", is_flag=True, help="Give the demo till a new key (the old one stops).")
+@click.option(
+    "--new-key", is_flag=True, help="Give the demo till and staff new keys (the old ones stop)."
+)
 def seed_demo_command(*, new_key: bool) -> None:
     """Add the demo store, till, members and sales; seeding again changes nothing."""
     settings = load_settings()
     key_file = settings.instance_path / DEMO_KEY_FILE
+    staff_file = settings.instance_path / DEMO_STAFF_KEY_FILE
     with unit_of_work() as session:
         ensure_program(session, clock.now())
         seed = seed_demo(
@@ -162,12 +165,16 @@ def seed_demo_command(*, new_key: bool) -> None:
             keys=settings.lookup_keys,
             clock=clock,
             known_key=None if new_key else _read_demo_key(key_file),
+            known_staff_key=None if new_key else _read_demo_key(staff_file),
         )
     _write_demo_key(key_file, seed.terminal_key)
+    _write_demo_key(staff_file, seed.staff_key)
     state = "created" if seed.created else "already there"
     click.echo(f"demo store {seed.store.code}: {state}; {len(seed.members)} members")
     renewed = "new" if seed.key_renewed else "unchanged"
     click.echo(f"demo till key ({renewed}, kept in {key_file}): {seed.terminal_key}")
+    renewed = "new" if seed.staff_key_renewed else "unchanged"
+    click.echo(f"demo staff key, every scope ({renewed}, kept in {staff_file})")
 
 
 for _area in (

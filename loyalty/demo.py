@@ -3,13 +3,14 @@
 Seeding again changes no data: the same members and sales are found (sales replay by their
 external ids). The till's key is only stored hashed, so the CLI keeps the key it was given in
 the instance folder (`DEMO_KEY_FILE`) and hands it back here: while it still opens the demo
-till, a re-seed keeps it, so `make run` prints the same key every time.
+till, a re-seed keeps it, so `make run` prints the same key every time. A staff key with every
+scope (`DEMO_STAFF_KEY_FILE`) is kept the same way, for the console and the walk-through.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,8 @@ from loyalty.members.models import Member
 from loyalty.members.services import Enrolment
 from loyalty.rules.pricing import BasketLine
 from loyalty.settings import LookupKeys
+from loyalty.staff.models import StaffKey
+from loyalty.staff.services import Scope, authenticate_staff, create_staff_key, revoke_staff_key
 from loyalty.stores.models import Store, Terminal
 from loyalty.stores.services import (
     authenticate_terminal,
@@ -33,6 +36,8 @@ from loyalty.stores.services import (
 DEMO_STORE = "DEMO-01"
 DEMO_TILL = "Till 1"
 DEMO_KEY_FILE = "demo-till-key"
+DEMO_STAFF_KEY_FILE = "demo-staff-key"
+DEMO_STAFF_NAME = "Demo console"
 ACTOR = "cli:seed-demo"
 
 MEMBERS = [
@@ -77,6 +82,8 @@ class DemoSeed:
     members: list[Member]
     created: bool
     key_renewed: bool
+    staff_key: str = ""  # every scope: the console's and the walk-through's
+    staff_key_renewed: bool = False
 
 
 def _demo_key(session: Session, terminal: Terminal, known_key: str | None) -> str | None:
@@ -87,12 +94,34 @@ def _demo_key(session: Session, terminal: Terminal, known_key: str | None) -> st
     return known_key if found is not None and found.id == terminal.id else None
 
 
+def _demo_staff_key(session: Session, known_key: str | None, now: datetime) -> tuple[str, bool]:
+    """The known demo staff key if it still works, else a new one (older ones revoked)."""
+    found = authenticate_staff(session, known_key) if known_key else None
+    if known_key and found is not None and found.name == DEMO_STAFF_NAME:
+        return known_key, False
+    for old in session.scalars(
+        select(StaffKey).where(StaffKey.name == DEMO_STAFF_NAME, StaffKey.revoked_at.is_(None))
+    ):
+        revoke_staff_key(session, key_id=old.id, actor=ACTOR, now=now)
+    _row, key = create_staff_key(
+        session, name=DEMO_STAFF_NAME, scopes=[s.value for s in Scope], actor=ACTOR, now=now
+    )
+    return key, True
+
+
 def seed_demo(
-    session: Session, *, keys: LookupKeys, clock: Clock, known_key: str | None = None
+    session: Session,
+    *,
+    keys: LookupKeys,
+    clock: Clock,
+    known_key: str | None = None,
+    known_staff_key: str | None = None,
 ) -> DemoSeed:
     """Seed the demo shop. `known_key`: the demo till's key from an earlier seed, kept when it
-    still works (None, or a key that no longer works, gives the till a new one)."""
+    still works (None, or a key that no longer works, gives the till a new one);
+    `known_staff_key` likewise for the demo's staff key."""
     now = clock.now()
+    staff_key, staff_renewed = _demo_staff_key(session, known_staff_key, now)
     store = session.scalars(select(Store).where(Store.code == DEMO_STORE)).first()
     created = store is None
     if store is None:
@@ -156,4 +185,4 @@ def seed_demo(
         now=now,
         request=ReturnRequest(external_id="demo-return-01", lines=[("MILK-1L", 1)]),
     )
-    return DemoSeed(store, terminal, key, members, created, renewed)
+    return DemoSeed(store, terminal, key, members, created, renewed, staff_key, staff_renewed)

@@ -51,6 +51,8 @@ class Settings:
     public_metrics: bool = False
     log_format: str = "json"  # or "text", for a developer's terminal
     access_log: bool = False  # a log line per request (gunicorn's access log is cheaper)
+    # seconds a call to Redis may take before the process does without it (server/core/shared.py)
+    redis_timeout: float = 0.25
 
     @property
     def is_production(self) -> bool:
@@ -104,4 +106,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_metrics=_flag(env.get("LOYALTY_PUBLIC_METRICS")),
         log_format=env.get("LOYALTY_LOG_FORMAT", "json"),
         access_log=_flag(env.get("LOYALTY_ACCESS_LOG")),
+        redis_timeout=float(env.get("LOYALTY_REDIS_TIMEOUT", "0.25")),
     )

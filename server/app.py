@@ -18,6 +18,7 @@ from server.core.extensions import db
 from server.core.limits import init_limits
 from server.core.logs import configure_logging
 from server.core.requests import register_request_lifecycle
+from server.core.shared import SharedState, Sightings
 from web.registry import register_pages
 
 
@@ -47,11 +48,9 @@ def create_app(
     db.init_app(app)
     with app.app_context():
         prepare_engine(db.engine)
-    init_limits(
-        app,
-        storage_uri=settings.redis_url or "memory://",
-        per_minute=settings.identify_failures_per_minute,
-    )
+    shared = SharedState(settings.redis_url, timeout=settings.redis_timeout)
+    app.extensions["loyalty.sightings"] = Sightings(shared)
+    init_limits(app, shared, per_minute=settings.identify_failures_per_minute)
     register_request_lifecycle(app, access_log=settings.access_log)
     register_error_handlers(app)
     app.register_blueprint(operations.blp)

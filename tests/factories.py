@@ -51,12 +51,20 @@ def make_till(session: Session, clock: FixedClock, store_code: str | None = None
 
 
 def make_member(
-    session: Session, keys: LookupKeys, clock: FixedClock, **fields: Any
+    session: Session,
+    keys: LookupKeys,
+    clock: FixedClock,
+    *,
+    store_id: int | None = None,
+    **fields: Any,
 ) -> tuple[Member, Card]:
+    """A member with a card, enrolled online (or at `store_id`, whose tills may then read them)."""
     n = next(_counter)
     fields.setdefault("name", f"Member {n}")
     fields.setdefault("email", f"member{n}@example.com")
-    joined = enrol(session, Enrolment(**fields), keys=keys, actor="test", now=clock.now())
+    joined = enrol(
+        session, Enrolment(**fields), keys=keys, actor="test", now=clock.now(), store_id=store_id
+    )
     session.flush()
     member = session.get_one(Member, joined.id)
     card = session.scalars(select(Card).where(Card.number == joined.cards[0].number)).one()

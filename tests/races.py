@@ -101,7 +101,7 @@ def committed_till_and_member(
     clock = FixedClock(START)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         till = make_till(session, clock, store_code=unique_code("RACE"))
-        member, card = make_member(session, keys, clock)
+        member, card = make_member(session, keys, clock, store_id=till.terminal.store_id)
         if points:
             give_points(session, member.id, points, clock.now())
     return till, member, qr_of(card, keys)

@@ -11,7 +11,12 @@ class CardSchema(Schema):
     number = fields.String(required=True, metadata={"description": "16 digits, Luhn-checked"})
     status = fields.String(required=True, metadata={"description": "unassigned, active, blocked"})
     qr_payload = fields.String(
-        required=True, metadata={"description": "what the card's QR code holds (signed)"}
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "what the card's QR code holds (signed); null to a till, except on "
+            "the card it has just issued or handed out"
+        },
     )
     activated_at = fields.AwareDateTime(required=True, allow_none=True)
     blocked_reason = fields.String(required=True, allow_none=True)

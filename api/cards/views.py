@@ -17,6 +17,7 @@ from loyalty.cards.services import (
     replace_card_once,
 )
 from loyalty.enrolment.services import hand_out_card_once
+from loyalty.staff.services import Scope
 from server.core import auth, context
 
 blp = Blueprint(
@@ -30,50 +31,55 @@ _LOCATION = {"Location": {"schema": {"type": "string"}}}
 
 
 @blp.route("/cards/<string:number>", methods=["GET"])
-@blp.terminal()
+@blp.terminal_or_staff(Scope.MEMBERS)
 @blp.lookup()
 @blp.response(200, CardSchema)
 @blp.problems(404)
 def read(number: str) -> CardView:
-    """A card by its number (spaces and dashes allowed)."""
-    return card_by_number(context.session(), number, card_key=context.settings().card_key)
+    """A card by its number (spaces and dashes allowed). A till reads cards not yet handed out
+    and those of members it may read (GET /members/{id}), without the QR payload."""
+    return card_by_number(
+        context.session(), number, card_key=context.settings().card_key, viewer=auth.viewer()
+    )
 
 
 def _payload(number: str) -> str:
-    return card_by_number(
-        context.session(), number, card_key=context.settings().card_key
-    ).qr_payload
+    payload = card_by_number(context.session(), number, card_key=context.settings().card_key)
+    return str(payload.qr_payload)  # staff see it
 
 
 @blp.route("/cards/<string:number>/qr.svg", methods=["GET"])
-@blp.terminal()
+@blp.staff(Scope.MEMBERS)
 @blp.lookup()
 @blp.response(200, description="the card's QR code", content_type="image/svg+xml")
 @blp.problems(404)
 def qr_svg_image(number: str) -> Response:
-    """The card's QR code as SVG (it decodes to the card's signed payload)."""
+    """The card's QR code as SVG (it decodes to the card's signed payload), for staff printing
+    a card: whoever has it can copy the card."""
     return Response(qr_svg(_payload(number)), mimetype="image/svg+xml")
 
 
 @blp.route("/cards/<string:number>/qr.png", methods=["GET"])
-@blp.terminal()
+@blp.staff(Scope.MEMBERS)
 @blp.lookup()
 @blp.response(200, description="the card's QR code", content_type="image/png")
 @blp.problems(404)
 def qr_png_image(number: str) -> Response:
-    """The card's QR code as PNG (it decodes to the card's signed payload)."""
+    """The card's QR code as PNG (it decodes to the card's signed payload), for staff printing
+    a card: whoever has it can copy the card."""
     return Response(qr_png(_payload(number)), mimetype="image/png")
 
 
 @blp.route("/cards/<string:number>/block", methods=["POST"])
-@blp.terminal()
+@blp.terminal_or_staff(Scope.MEMBERS)
 @blp.lookup()
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(BlockCardSchema())
 @blp.response(200, CardSchema)
 @blp.problems(404, 409)
 def block(args: dict[str, Any], number: str, idempotency_key: str | None) -> CardView:
-    """Block a card (lost, stolen): it stops working at every till at once."""
+    """Block a card (lost, stolen): it stops working at every till at once. A till blocks
+    cards of the members it may read (GET /members/{id}); to it, others are a 404."""
     return block_card_once(
         context.session(),
         idempotency(idempotency_key),
@@ -82,11 +88,12 @@ def block(args: dict[str, Any], number: str, idempotency_key: str | None) -> Car
         keys=context.lookup_keys(),
         actor=auth.actor(),
         now=context.now(),
+        viewer=auth.viewer(),
     ).result
 
 
 @blp.route("/cards/<string:number>/replace", methods=["POST"])
-@blp.terminal()
+@blp.terminal_or_staff(Scope.MEMBERS)
 @blp.lookup()
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(ReplaceCardSchema())
@@ -105,6 +112,7 @@ def replace(args: dict[str, Any], number: str, idempotency_key: str | None) -> t
         keys=context.lookup_keys(),
         actor=auth.actor(),
         now=context.now(),
+        viewer=auth.viewer(),
     )
     if not outcome.created:
         return outcome.result, 200
@@ -112,7 +120,7 @@ def replace(args: dict[str, Any], number: str, idempotency_key: str | None) -> t
 
 
 @blp.route("/members/<int:member_id>/cards", methods=["POST"])
-@blp.terminal()
+@blp.terminal_or_staff(Scope.MEMBERS)
 @blp.lookup()
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(ActivateCardSchema())
@@ -130,6 +138,7 @@ def hand_out(args: dict[str, Any], member_id: int, idempotency_key: str | None) 
         keys=context.lookup_keys(),
         actor=auth.actor(),
         now=context.now(),
+        viewer=auth.viewer(),
     )
     if not outcome.created:
         return outcome.result, 200

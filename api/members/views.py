@@ -70,9 +70,16 @@ def enrol(enrolment: Enrolment, idempotency_key: str | None) -> tuple[Any, ...]:
 @blp.response(200, MemberSchema)
 @blp.problems(404)
 def read(member_id: int) -> MemberProfile:
-    """The member with their balance as of now, tier and cards."""
+    """The member with their balance as of now, tier and cards. Staff (scope `members`) read
+    any member in full; a till reads members enrolled at its store or identified there in the
+    last hour (others are a 404), as a cashier needs them: contacts masked, no birthday, no
+    QR payloads."""
     return profile(
-        context.session(), member_id, card_key=context.settings().card_key, now=context.now()
+        context.session(),
+        member_id,
+        card_key=context.settings().card_key,
+        now=context.now(),
+        viewer=auth.viewer(),
     )
 
 
@@ -85,9 +92,8 @@ def read(member_id: int) -> MemberProfile:
 def change(changes: MemberChanges, member_id: int) -> MemberProfile:
     """Change name, email, phone, birthday or consents. A field left out stays as it is; null
     clears an email, a phone or a birthday (and the consent that needed it). Every consent
-    change is kept with its time and who made it. A till changes the members enrolled at its
-    store; staff (scope `members`) any member."""
-    terminal = auth.current_terminal_or_none()
+    change is kept with its time and who made it. A till changes the members it may read (see
+    the GET), staff (scope `members`) any member."""
     return change_member(
         context.session(),
         member_id,
@@ -95,7 +101,7 @@ def change(changes: MemberChanges, member_id: int) -> MemberProfile:
         keys=context.lookup_keys(),
         actor=auth.actor(),
         now=context.now(),
-        store_id=terminal.store_id if terminal else None,
+        viewer=auth.viewer(),
     )
 
 

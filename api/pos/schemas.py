@@ -6,7 +6,6 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
-from api.cards.schemas import CardSchema
 from api.fields import (
     EARLIEST_SALE,
     LATEST_SALE,
@@ -126,8 +125,23 @@ class ReturnSchema(StrictSchema):
 
 
 class MemberRefSchema(Schema):
+    """The member as a cashier sees them."""
+
     id = fields.Integer(required=True)
     name = fields.String(required=True)
+    status = fields.String(required=True)
+    email = fields.String(
+        required=True, allow_none=True, metadata={"description": "masked: a**@example.com"}
+    )
+    phone = fields.String(
+        required=True, allow_none=True, metadata={"description": "masked: +44*******018"}
+    )
+
+
+class CardRefSchema(Schema):
+    """The card scanned, as a cashier sees it."""
+
+    number = fields.String(required=True, metadata={"description": "masked: **** **** **** 0018"})
     status = fields.String(required=True)
 
 
@@ -143,7 +157,7 @@ class UsableCouponSchema(Schema):
 
 class IdentifiedSchema(Schema):
     member = fields.Nested(MemberRefSchema, required=True)
-    card = fields.Nested(CardSchema, required=True, allow_none=True)
+    card = fields.Nested(CardRefSchema, required=True, allow_none=True)
     tier = fields.Nested(TierSchema, required=True, allow_none=True)
     balance = fields.Nested(BalanceSchema, required=True)
     coupons = fields.List(fields.Nested(UsableCouponSchema), required=True)

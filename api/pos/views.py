@@ -25,7 +25,7 @@ from loyalty.checkout.results import Quote, ReturnResult, SaleResult, VoidResult
 from loyalty.checkout.returns import ReturnRequest
 from loyalty.checkout.services import Basket, SaleRequest, quote, record_sale
 from loyalty.sales.services import SaleView
-from server.core import context
+from server.core import auth, context
 from server.core.auth import current_terminal
 from server.core.metrics import RETURNS, count_sale
 from server.core.requests import after_commit
@@ -56,13 +56,18 @@ def identify_member(args: dict[str, Any]) -> Identification:
 
     A forged or damaged QR, or a card number whose check digit is wrong, is a 422; an unknown
     card or member a 404; a blocked card or member a 409. Failed look-ups are budgeted per
-    terminal (429), so card numbers cannot be guessed.
+    terminal (429), so card numbers cannot be guessed; once the budget is spent a scanned QR
+    still works. The member is shown as a cashier needs them (contacts masked), and the till
+    may read them by id for an hour.
     """
-    return identify(context.session(), args["code"], context.lookup_keys(), context.now())
+    return identify(
+        context.session(), args["code"], context.lookup_keys(), context.now(), auth.viewer()
+    )
 
 
 @blp.route("/quote", methods=["POST"])
 @blp.terminal()
+@blp.lookup()
 @blp.arguments(BasketSchema())
 @blp.response(200, QuoteSchema)
 @blp.problems(404, 409)
@@ -74,11 +79,13 @@ def quote_basket(basket: Basket) -> Quote:
         context.lookup_keys(),
         store_code=current_terminal().store_code,
         now=context.now(),
+        viewer=auth.viewer(),
     )
 
 
 @blp.route("/transactions", methods=["POST"])
 @blp.terminal()
+@blp.lookup()
 @blp.arguments(SaleSchema())
 @blp.response(201, SaleResultSchema, headers={"Location": {"schema": {"type": "string"}}})
 @blp.replay(SaleResultSchema)
@@ -95,6 +102,7 @@ def record(request: SaleRequest) -> Answer:
         request=request,
         keys=context.lookup_keys(),
         now=context.now(),
+        viewer=auth.viewer(),
     )
     result: SaleResult = recorded.result
     if recorded.created:

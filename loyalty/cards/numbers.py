@@ -46,3 +46,8 @@ def strip_separators(text: str) -> str:
 
 def format_card_number(number: str) -> str:
     return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def masked_card_number(number: str) -> str:
+    """What a cashier is shown of a card's number: its last four digits."""
+    return format_card_number("*" * (len(number) - 4) + number[-4:])

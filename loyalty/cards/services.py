@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from loyalty.cards.qr import looks_like_payload, sign_card, verify_payload
 from loyalty.idempotency import Idempotency, once
 from loyalty.results import Outcome
 from loyalty.settings import LookupKeys
+from loyalty.stores.access import TillViewer
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CardView:
 
     number: str
     status: str
-    qr_payload: str
+    qr_payload: str | None  # None to a till that did not issue or hand out the card
     activated_at: datetime | None
     blocked_reason: str | None
     member_id: int | None = None  # whose card it is (not shown: the API says it elsewhere)
@@ -47,6 +48,18 @@ def card_view(card: Card, card_key: str) -> CardView:
         blocked_reason=card.blocked_reason,
         member_id=card.member_id,
     )
+
+
+def _shown_to(view: CardView, viewer: TillViewer | None) -> CardView:
+    """A till reads a card's status, not the QR payload that would let it print a copy."""
+    return view if viewer is None else replace(view, qr_payload=None)
+
+
+def _visible(card: Card, viewer: TillViewer | None, field: str) -> Card:
+    """The card, when the caller may see its member; to a till that may not, it is unknown."""
+    if viewer is not None and card.member_id is not None and not viewer.sees_member(card.member_id):
+        raise UnknownCard(field)
+    return card
 
 
 def card_number_from_code(keys: LookupKeys, code: str, field: str = "code") -> str:
@@ -244,8 +257,11 @@ def printer_csv(cards: list[PrintedCard]) -> str:
     return out.getvalue()
 
 
-def card_by_number(session: Session, number: str, *, card_key: str) -> CardView:
-    return card_view(find_card(session, strip_separators(number), field="number"), card_key)
+def card_by_number(
+    session: Session, number: str, *, card_key: str, viewer: TillViewer | None = None
+) -> CardView:
+    card = _visible(find_card(session, strip_separators(number), field="number"), viewer, "number")
+    return _shown_to(card_view(card, card_key), viewer)
 
 
 def block_card_once(
@@ -257,14 +273,16 @@ def block_card_once(
     keys: LookupKeys,
     actor: str,
     now: datetime,
+    viewer: TillViewer | None = None,
 ) -> Outcome[CardView]:
-    """Block the card with this number (lost, stolen); blocking it again changes nothing."""
+    """Block the card with this number (lost, stolen); blocking it again changes nothing. A
+    till blocks only cards of members it may see."""
 
     def run() -> CardView:
         card = find_card(session, strip_separators(number), field="number", lock=True)
-        return card_view(
-            block_card(session, card=card, reason=reason, actor=actor, now=now), keys.card_key
-        )
+        _visible(card, viewer, "number")
+        blocked = block_card(session, card=card, reason=reason, actor=actor, now=now)
+        return _shown_to(card_view(blocked, keys.card_key), viewer)
 
     return once(
         session,
@@ -288,11 +306,17 @@ def replace_card_once(
     keys: LookupKeys,
     actor: str,
     now: datetime,
+    viewer: TillViewer | None = None,
 ) -> Outcome[CardView]:
-    """Block the card with this number and give its member another: the new card."""
+    """Block the card with this number and give its member another: the new card, with its QR
+    payload (the till hands it over). A till replaces only cards of members it may see."""
 
     def run() -> CardView:
-        old = find_card(session, strip_separators(number), field="number", lock=True)
+        old = _visible(
+            find_card(session, strip_separators(number), field="number", lock=True),
+            viewer,
+            "number",
+        )
         new = replace_card(
             session, keys=keys, old=old, reason=reason, actor=actor, now=now, new_code=new_code
         )

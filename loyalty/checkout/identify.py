@@ -13,24 +13,42 @@ from sqlalchemy.orm import Session, aliased
 
 from loyalty.cards.errors import CardBlocked, UnknownCard
 from loyalty.cards.models import Card, CardStatus
-from loyalty.cards.numbers import CARD_NUMBER_LENGTH
-from loyalty.cards.qr import sign_card
-from loyalty.cards.services import CardView, card_number_from_code
+from loyalty.cards.numbers import CARD_NUMBER_LENGTH, masked_card_number
+from loyalty.cards.services import card_number_from_code
 from loyalty.db import MAX_ID
 from loyalty.errors import InvalidInput
 from loyalty.ledger.models import PointAccount
 from loyalty.ledger.services import Balance, as_of, matured_points
-from loyalty.members.contacts import looks_like_phone, normalise_email, normalise_phone
+from loyalty.members.contacts import (
+    looks_like_phone,
+    mask_email,
+    mask_phone,
+    normalise_email,
+    normalise_phone,
+)
 from loyalty.members.errors import MemberBlocked, UnknownMember
 from loyalty.members.models import Member, MemberStatus
 from loyalty.settings import LookupKeys
+from loyalty.stores.access import TillViewer
 from loyalty.tiers.models import MemberTier, Tier, TierView
 
 
 @dataclass(frozen=True)
 class MemberRef:
+    """The member as a cashier sees them: contacts masked."""
+
     id: int
     name: str
+    status: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class CardRef:
+    """The card scanned, as a cashier sees it: its last digits and status, no QR payload."""
+
+    number: str
     status: str
 
 
@@ -41,11 +59,12 @@ class Identification:
     what a sale needs besides."""
 
     member: MemberRef
-    card: CardView | None
+    card: CardRef | None
     tier: TierView | None  # what the member enjoys: the tier held, or a higher staff floor
     balance: Balance
     birthday: date | None
     held_tier_rank: int | None  # the tier earned by qualifying, which sales may raise
+    enrolled_store_id: int | None
     # pending points past their wait that `balance` already counts as available
     matured: int = 0
     card_id: int | None = None  # the card scanned, kept with the sale
@@ -64,6 +83,9 @@ _MEMBER_COLUMNS = (
     Member.name,
     Member.status.label("member_status"),
     Member.birthday,
+    Member.email,
+    Member.phone,
+    Member.enrolled_store_id,
     PointAccount.available,
     PointAccount.pending,
     matured_points(PointAccount.member_id).label("matured"),
@@ -99,18 +121,25 @@ def _tier_of(row: Any, now: datetime) -> TierView | None:
 
 
 def _identification(
-    row: Any, card: CardView | None, now: datetime, card_id: int | None = None
+    row: Any, card: CardRef | None, now: datetime, card_id: int | None = None
 ) -> Identification:
     if row.member_status == MemberStatus.BLOCKED:
         raise MemberBlocked
     return Identification(
         card_id=card_id,
-        member=MemberRef(row.member_id, row.name, row.member_status),
+        member=MemberRef(
+            row.member_id,
+            row.name,
+            row.member_status,
+            mask_email(row.email),
+            mask_phone(row.phone),
+        ),
         card=card,
         tier=_tier_of(row, now),
         balance=as_of(row.available, row.pending, row.matured),
         birthday=row.birthday,
         held_tier_rank=row.held_rank,
+        enrolled_store_id=row.enrolled_store_id,
         matured=int(row.matured),
     )
 
@@ -126,7 +155,6 @@ _IDENTIFY_BY_CARD = _with_tiers(
         Card.id.label("card_id"),
         Card.number,
         Card.status,
-        Card.activated_at,
         Card.blocked_reason,
         *_MEMBER_COLUMNS,
     )
@@ -140,15 +168,18 @@ _IDENTIFY_BY_ID = _with_tiers(
 ).where(Member.id == bindparam("member_id"), Member.status != MemberStatus.ERASED)
 
 
-def identify_by_id(session: Session, member_id: int, now: datetime) -> Identification:
-    """A member a till sells to by id: known, not erased, not blocked."""
+def identify_by_id(
+    session: Session, member_id: int, now: datetime, viewer: TillViewer | None = None
+) -> Identification:
+    """A member a till sells to by id: known, not erased, not blocked, and one the till may
+    see (enrolled at its store or identified there by a code lately)."""
     if not 0 < member_id <= MAX_ID:
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
     session.flush()
     row = (
         session.connection().execute(_IDENTIFY_BY_ID, {"member_id": member_id, "now": now}).first()
     )
-    if row is None:
+    if row is None or (viewer is not None and not viewer.sees(member_id, row.enrolled_store_id)):
         raise UnknownMember(f"no member has id {member_id}", field="member_id")
     return _identification(row, None, now)
 
@@ -171,7 +202,7 @@ def _by_contact(
     return _identification(row, None, now)
 
 
-def _by_card(session: Session, number: str, card_key: str, now: datetime) -> Identification:
+def _by_card(session: Session, number: str, now: datetime) -> Identification:
     row = session.connection().execute(_IDENTIFY_BY_CARD, {"number": number, "now": now}).first()
     if row is None:
         raise UnknownCard
@@ -181,18 +212,26 @@ def _by_card(session: Session, number: str, card_key: str, now: datetime) -> Ide
         raise UnknownMember(
             "this card has not been handed to a member yet: enrol them with it", field="code"
         )
-    card = CardView(
-        number=row.number,
-        status=row.status,
-        qr_payload=sign_card(card_key, row.number),
-        activated_at=row.activated_at,
-        blocked_reason=row.blocked_reason,
-    )
+    card = CardRef(masked_card_number(row.number), row.status)
     return _identification(row, card, now, row.card_id)
 
 
-def identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Identification:
-    """Whatever the scanner or the cashier typed: QR payload, card number, email or phone."""
+def identify(
+    session: Session,
+    code: str,
+    keys: LookupKeys,
+    now: datetime,
+    viewer: TillViewer | None = None,
+) -> Identification:
+    """Whatever the scanner or the cashier typed: QR payload, card number, email or phone. The
+    till (`viewer`) may then read the member for a while (loyalty.stores.access)."""
+    found = _identify(session, code, keys, now)
+    if viewer is not None:
+        viewer.met(found.member_id, found.enrolled_store_id)
+    return found
+
+
+def _identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Identification:
     text = code.strip()
     if not text:
         raise InvalidInput("the code is empty", field="code")
@@ -204,4 +243,4 @@ def identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Id
     ):
         phone = _as_code(lambda t: normalise_phone(t, keys.phone_region), text)
         return _by_contact(session, "phone", phone, "phone number", now)
-    return _by_card(session, card_number_from_code(keys, text), keys.card_key, now)
+    return _by_card(session, card_number_from_code(keys, text), now)

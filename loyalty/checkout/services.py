@@ -32,6 +32,7 @@ from loyalty.rules.services import cap_period_starts, cap_used_subquery, live_ru
 from loyalty.sales import services as sales
 from loyalty.sales.models import Sale, SaleStatus
 from loyalty.settings import LookupKeys
+from loyalty.stores.access import TillViewer
 from loyalty.stores.models import TerminalLike
 from loyalty.tiers.services import (
     TierStanding,
@@ -63,12 +64,12 @@ class SaleRequest:
 
 
 def _resolve_member(
-    session: Session, basket: Basket, keys: LookupKeys, now: datetime
+    session: Session, basket: Basket, keys: LookupKeys, now: datetime, viewer: TillViewer | None
 ) -> Identification | None:
     if basket.member_code:
-        return identify(session, basket.member_code, keys, now)
+        return identify(session, basket.member_code, keys, now, viewer)
     if basket.member_id is not None:
-        return identify_by_id(session, basket.member_id, now)
+        return identify_by_id(session, basket.member_id, now, viewer)
     if basket.redeem_points:
         raise InvalidInput("points can only be redeemed by an identified member", field="code")
     return None
@@ -218,10 +219,11 @@ def _prepare(
     occurred_at: datetime,
     now: datetime,
     for_sale: bool,
+    viewer: TillViewer | None,
 ) -> _Prepared:
     """Who buys, what the basket costs and what it earns: the same for a quote and a sale."""
     program = get_program(session)
-    buyer = _resolve_member(session, basket, keys, now)
+    buyer = _resolve_member(session, basket, keys, now, viewer)
     priced = price_basket(program, basket.lines, basket.redeem_points)
     if buyer is None:
         return _Prepared(program, basket, None, priced, None)
@@ -239,11 +241,25 @@ def _prepare(
 
 
 def quote(
-    session: Session, basket: Basket, keys: LookupKeys, *, store_code: str | None, now: datetime
+    session: Session,
+    basket: Basket,
+    keys: LookupKeys,
+    *,
+    store_code: str | None,
+    now: datetime,
+    viewer: TillViewer | None = None,
 ) -> Quote:
-    """What the sale would do, changing nothing."""
+    """What the sale would do, changing nothing. A till (`viewer`) names a member by id only
+    if it may see them (loyalty.stores.access)."""
     prepared = _prepare(
-        session, basket, keys, store_code=store_code, occurred_at=now, now=now, for_sale=False
+        session,
+        basket,
+        keys,
+        store_code=store_code,
+        occurred_at=now,
+        now=now,
+        for_sale=False,
+        viewer=viewer,
     )
     buyer, priced, earned = prepared.buyer, prepared.priced, prepared.earned
     if buyer is None or earned is None:
@@ -363,6 +379,7 @@ def record_sale(
     request: SaleRequest,
     keys: LookupKeys,
     now: datetime,
+    viewer: TillViewer | None = None,
 ) -> Outcome[SaleResult]:
     request_hash = fingerprint(request)
     basket = request.basket
@@ -378,6 +395,7 @@ def record_sale(
             occurred_at=request.occurred_at,
             now=now,
             for_sale=True,
+            viewer=viewer,
         )
     except DomainError:
         # A replay answers with the first result even if the card was blocked since.

@@ -13,14 +13,15 @@ from loyalty.cards.services import CardView, activate_card, card_view, issue_car
 from loyalty.idempotency import Idempotency, once
 from loyalty.ledger.models import EntryKind
 from loyalty.ledger.services import credit, open_account
-from loyalty.members.services import Enrolment, get_member, register
-from loyalty.profiles.services import MemberProfile, profile_of
+from loyalty.members.services import Enrolment, register
+from loyalty.profiles.services import MemberProfile, profile_of, visible_member
 from loyalty.program import get_program
 from loyalty.results import Outcome
 from loyalty.rules.engine import EarnContext, RuleKind, signup_points
 from loyalty.rules.pricing import default_rate
 from loyalty.rules.services import live_rules, record_awards
 from loyalty.settings import LookupKeys
+from loyalty.stores.access import TillViewer
 
 
 def enrol(
@@ -133,12 +134,13 @@ def hand_out_card_once(
     keys: LookupKeys,
     actor: str,
     now: datetime,
+    viewer: TillViewer | None = None,
 ) -> Outcome[CardView]:
     """Hand a pre-printed card to a member who has one already (say, enrolled online): both
-    work. The card as handed out."""
+    work. The card as handed out. A till hands cards only to members it may see."""
 
     def run() -> CardView:
-        member = get_member(session, member_id)
+        member = visible_member(session, member_id, viewer)
         card = activate_card(
             session, keys=keys, code=card_code, member_id=member.id, actor=actor, now=now
         )

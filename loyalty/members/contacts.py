@@ -31,3 +31,19 @@ def normalise_phone(phone: str, region: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidInput("not a valid phone number", field="phone")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_email(email: str | None) -> str | None:
+    """What a cashier is shown of an email: enough to ask "is it a…@example.com?"."""
+    if email is None:
+        return None
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}**@{domain}"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """What a cashier is shown of a phone number (E.164): the country code's first digits and
+    the last three."""
+    if phone is None:
+        return None
+    return phone[:3] + "*" * max(len(phone) - 6, 0) + phone[-3:]

@@ -145,6 +145,11 @@ def get_member(session: Session, member_id: int, *, lock: bool = False) -> Membe
     return member
 
 
+def enrolled_store_of(session: Session, member_id: int) -> int | None:
+    """The store the member enrolled at (None: online, or no such member)."""
+    return session.scalar(select(Member.enrolled_store_id).where(Member.id == member_id))
+
+
 class Keep(Enum):
     """A field a change leaves as it is (None would clear it)."""
 

@@ -4,21 +4,24 @@ access). Reads across members, ledger, tiers, cards and sales, so it sits above 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.cards.numbers import masked_card_number
 from loyalty.cards.services import CardView, card_view, member_cards
 from loyalty.ledger.models import PointEntry
 from loyalty.ledger.services import Balance, balance_as_of
+from loyalty.members.contacts import mask_email, mask_phone
 from loyalty.members.errors import UnknownMember
 from loyalty.members.models import ConsentEvent, Member
 from loyalty.members.services import MemberChanges, consent_history, get_member, update_member
 from loyalty.sales.models import Sale
 from loyalty.sales.services import SaleView, sale_views, with_lines
 from loyalty.settings import LookupKeys
+from loyalty.stores.access import TillViewer
 from loyalty.tiers.models import TierView
 from loyalty.tiers.services import current_tier
 
@@ -75,9 +78,44 @@ def profile_of(session: Session, member: Member, *, card_key: str, now: datetime
     )
 
 
-def profile(session: Session, member_id: int, *, card_key: str, now: datetime) -> MemberProfile:
-    """The member (not erased) with their balance as of `now`, tier and cards."""
-    return profile_of(session, get_member(session, member_id), card_key=card_key, now=now)
+def for_cashier(shown: MemberProfile) -> MemberProfile:
+    """What a till is shown of a member: name, tier, points, contacts masked, no birthday, the
+    cards' last digits and no QR payloads."""
+    return replace(
+        shown,
+        email=mask_email(shown.email),
+        phone=mask_phone(shown.phone),
+        birthday=None,
+        cards=tuple(
+            replace(card, number=masked_card_number(card.number), qr_payload=None)
+            for card in shown.cards
+        ),
+    )
+
+
+def visible_member(session: Session, member_id: int, viewer: TillViewer | None) -> Member:
+    """The member (not erased), when the caller may see them: staff (no viewer) any member, a
+    till those enrolled at its store or identified there lately. To a till that may not, the
+    member does not exist (a 404, as for an id nobody has)."""
+    member = get_member(session, member_id)
+    if viewer is not None and not viewer.sees(member.id, member.enrolled_store_id):
+        raise UnknownMember(f"no member has id {member_id}", field="member_id")
+    return member
+
+
+def profile(
+    session: Session,
+    member_id: int,
+    *,
+    card_key: str,
+    now: datetime,
+    viewer: TillViewer | None = None,
+) -> MemberProfile:
+    """The member (not erased) with their balance as of `now`, tier and cards: in full to
+    staff, as a cashier needs them to a till that may see them (`viewer`)."""
+    member = visible_member(session, member_id, viewer)
+    shown = profile_of(session, member, card_key=card_key, now=now)
+    return shown if viewer is None else for_cashier(shown)
 
 
 @dataclass(frozen=True)
@@ -145,14 +183,14 @@ def change_member(
     keys: LookupKeys,
     actor: str,
     now: datetime,
-    store_id: int | None = None,
+    viewer: TillViewer | None = None,
 ) -> MemberProfile:
     """Change a member's record (loyalty.members.services.update_member): the member as they
-    now stand. With `store_id` (a till changes it), only a member enrolled at that store: to
-    any other till the member does not exist (a 404, as for an id nobody has)."""
-    if store_id is not None and get_member(session, member_id).enrolled_store_id != store_id:
-        raise UnknownMember(f"no member has id {member_id}", field="member_id")
+    now stand. A till (`viewer`) changes only members it may see, and is shown the result as
+    a cashier is."""
+    visible_member(session, member_id, viewer)
     member = update_member(
         session, member_id, changes, phone_region=keys.phone_region, actor=actor, now=now
     )
-    return profile_of(session, member, card_key=keys.card_key, now=now)
+    shown = profile_of(session, member, card_key=keys.card_key, now=now)
+    return shown if viewer is None else for_cashier(shown)

@@ -9,11 +9,14 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, g, request
+from flask import abort, current_app, g, request
 
+from loyalty.members.services import enrolled_store_of
 from loyalty.staff.services import Scope, StaffRef, authenticate_staff
+from loyalty.stores.access import TillViewer
 from loyalty.stores.services import TerminalRef, authenticate_terminal
 from server.core.extensions import db
+from server.core.shared import Sightings
 
 View = TypeVar("View", bound=Callable[..., Any])
 Caller = TerminalRef | StaffRef
@@ -102,6 +105,22 @@ def current_terminal_or_none() -> TerminalRef | None:
     """The terminal calling, or None when it is staff."""
     caller = _caller()
     return caller if isinstance(caller, TerminalRef) else None
+
+
+def viewer() -> TillViewer | None:
+    """Who reads members, as loyalty.stores.access needs it: the calling till, or None for
+    staff (their scope was checked already)."""
+    terminal = current_terminal_or_none()
+    if terminal is None:
+        return None
+    sightings: Sightings = current_app.extensions["loyalty.sightings"]
+    session = db.session()
+    return TillViewer(
+        store_id=terminal.store_id,
+        identified=functools.partial(sightings.seen, terminal.id),
+        remember=functools.partial(sightings.remember, terminal.id),
+        enrolled_store_of=functools.partial(enrolled_store_of, session),
+    )
 
 
 def current_staff() -> StaffRef:

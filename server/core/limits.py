@@ -1,19 +1,21 @@
-"""Rate limits on guessing. Anything that answers "no such card / member" could be used to
-guess, so failed look-ups of every kind share one budget per terminal (per address for other
-callers): `LOYALTY_IDENTIFY_FAILURES_PER_MINUTE`, kept in Redis when configured so that every
-worker shares it, else in the process.
+"""Rate limits on guessing. Anything that answers "no such card, member or coupon" (or "this
+code is forged") could be used to guess, so failed look-ups of every kind share one budget per
+terminal (per staff key, or per address for other callers):
+`LOYALTY_IDENTIFY_FAILURES_PER_MINUTE`, kept in Redis when it answers so that every worker
+shares it, else in the process (server/core/shared.py).
 
-Only failures count, and only a failure asks the store: a look-up that succeeds costs nothing
-(limit the failures, not the till). The failure that spends the budget is answered 429
-instead of 404/422, with Retry-After; the process then remembers the caller is over budget
-until the window ends, and refuses their next look-ups before reading anything (429), without
-asking the store again. Built on `limits`, the library Flask-Limiter itself stands on.
+Only failures count, and only a failure asks the store: a look-up that succeeds costs nothing.
+The failure that spends the budget is answered 429 instead of 404/422, with Retry-After; the
+process then remembers the caller is over budget until the window ends and refuses its typed
+codes and reads by id before reading anything, without asking the store again. A scanned QR
+code still goes through (limit the failures, not the till): its signature cannot be guessed,
+and one that fails is answered 429 like the rest. Built on `limits`, the library
+Flask-Limiter itself stands on.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,18 +24,26 @@ from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse, storage, strategies
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
-from loyalty.errors import DomainError, InvalidInput, NotFound
+from loyalty.cards.errors import DamagedCode
+from loyalty.cards.qr import looks_like_payload
+from loyalty.errors import DomainError, NotFound
+from server.core.shared import SharedState
 
 View = TypeVar("View", bound=Callable[..., Any])
-log = logging.getLogger(__name__)
-
-_FAILED_LOOKUP = {404, 422}
 
 
 class FailureBudget:
-    def __init__(self, storage_uri: str, per_minute: int) -> None:
+    def __init__(self, shared: SharedState, per_minute: int) -> None:
         self.item: RateLimitItem = parse(f"{per_minute}/minute")
-        self.limiter = strategies.FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
+        self.shared = shared
+        self.local = strategies.FixedWindowRateLimiter(storage.MemoryStorage())
+        self.remote = (
+            strategies.FixedWindowRateLimiter(
+                storage.RedisStorage("redis://", connection_pool=shared.client.connection_pool)
+            )
+            if shared.client is not None
+            else None
+        )
         self.blocked_until: dict[str, float] = {}
 
     def refused(self, key: str) -> float | None:
@@ -47,28 +57,35 @@ class FailureBudget:
             return None
         return left
 
-    def spend(self, key: str) -> float | None:
-        """Count one failure; the seconds to wait when that spent the budget. A store that
-        cannot be reached counts nothing (the tills keep working)."""
-        try:
-            if self.limiter.hit(self.item, key):
-                return None
-        except Exception:
-            log.warning("the failed look-up budget could not be counted", exc_info=True)
+    def _spend_on(self, limiter: strategies.FixedWindowRateLimiter, key: str) -> float | None:
+        if limiter.hit(self.item, key):
             return None
-        reset = self.limiter.get_window_stats(self.item, key).reset_time
+        return float(limiter.get_window_stats(self.item, key).reset_time)
+
+    def spend(self, key: str) -> float | None:
+        """Count one failure; the seconds to wait when that spent the budget."""
+        remote = self.remote
+        reset = (
+            self.shared.run(
+                lambda _: self._spend_on(remote, key), lambda: self._spend_on(self.local, key)
+            )
+            if remote is not None
+            else self._spend_on(self.local, key)
+        )
+        if reset is None:
+            return None
         self.blocked_until[key] = reset
         return max(reset - time.time(), 1.0)
 
 
-def init_limits(app: Flask, *, storage_uri: str, per_minute: int) -> None:
-    app.extensions["loyalty.failure_budget"] = FailureBudget(storage_uri, per_minute)
+def init_limits(app: Flask, shared: SharedState, *, per_minute: int) -> None:
+    app.extensions["loyalty.failure_budget"] = FailureBudget(shared, per_minute)
 
 
 def _key() -> str:
-    terminal = g.get("terminal")
-    if terminal is not None:
-        return f"terminal:{terminal.id}"
+    caller = g.get("caller")
+    if caller is not None:
+        return f"{'terminal' if g.get('terminal') else 'staff'}:{caller.id}"
     return request.remote_addr or "unknown"
 
 
@@ -80,9 +97,17 @@ def _too_many(seconds: float) -> TooManyRequests:
 
 
 def _is_failed_lookup(exc: Exception) -> bool:
+    """Unknown (a card, a member, a coupon, a sale) or forged: what a guess is answered."""
     if isinstance(exc, HTTPException):
-        return exc.code in _FAILED_LOOKUP
-    return isinstance(exc, NotFound | InvalidInput)
+        return exc.code == 404  # noqa: PLR2004
+    return isinstance(exc, NotFound | DamagedCode)
+
+
+def _scanned() -> bool:
+    """Whether the request carries a QR payload (what a scanner reads, not what a person types)."""
+    body = request.get_json(silent=True) if request.is_json else None
+    code = body.get("code") if isinstance(body, dict) else None
+    return isinstance(code, str) and looks_like_payload(code.strip())
 
 
 def failed_lookups(view: View) -> View:
@@ -93,7 +118,7 @@ def failed_lookups(view: View) -> View:
         budget: FailureBudget = current_app.extensions["loyalty.failure_budget"]
         key = _key()
         wait = budget.refused(key)
-        if wait is not None:
+        if wait is not None and not _scanned():
             raise _too_many(wait)
         try:
             return view(*args, **kwargs)

@@ -53,7 +53,13 @@ def test_identify_finds_the_member_by_whatever_the_scanner_typed(
     response = _identify(client, till, code)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["member"] == {"id": member.id, "name": "Ada Lovelace", "status": "active"}
+    assert body["member"] == {
+        "id": member.id,
+        "name": "Ada Lovelace",
+        "status": "active",
+        "email": "a**@example.com",
+        "phone": "+44*******018",
+    }
     assert body["balance"] == {"available": 0, "pending": 0}
     assert body["coupons"] == []
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from loyalty.clock import FixedClock
 from loyalty.staff.services import Scope
 from server.core.limits import FailureBudget
+from server.core.shared import SharedState
 from tests.factories import make_member, make_till, sell, staff_headers
 
 EXAMPLES = 12  # per operation and generation mode
@@ -66,7 +67,9 @@ def test_every_operation_answers_as_documented_and_never_with_a_5xx(
 ) -> None:
     callers = _callers(session, clock, keys)
     # fuzzing fails look-ups by the hundred: a budget that lets each reach the operation
-    app.extensions["loyalty.failure_budget"] = FailureBudget("memory://", 100_000)
+    app.extensions["loyalty.failure_budget"] = FailureBudget(
+        SharedState(None, timeout=1.0), 100_000
+    )
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     statuses: Counter[int] = Counter()
     operations = 0

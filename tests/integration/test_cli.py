@@ -39,6 +39,8 @@ from loyalty.members.models import Member
 from loyalty.models import Base  # the base with every table registered on its metadata
 from loyalty.program import ExpiryPolicy, Program
 from loyalty.sales.models import Sale
+from loyalty.staff.models import StaffKey
+from loyalty.staff.services import authenticate_staff
 from loyalty.stores.models import Store, Terminal
 from loyalty.stores.services import authenticate_terminal
 from tests.cli import assert_clean_error, assert_ok, loyalty
@@ -217,10 +219,19 @@ def test_seeding_the_demo_twice_duplicates_nothing_and_keeps_the_till_key_it_pri
     assert before["sales"] >= 25
     assert till_key(first) == till_key(second), "a second `make run` prints the same key"
     assert "(unchanged," in second.stdout
+    staff_key = (tmp_path / "demo-staff-key").read_text().strip()
+    assert staff_key not in first.stdout, "the staff key is kept in the file, not printed"
     with Session(db) as session:
         terminal = authenticate_terminal(session, till_key(second))
         assert terminal is not None
         assert session.get(Store, terminal.store_id).code == "DEMO-01"
+        staff = authenticate_staff(session, staff_key)
+        assert staff is not None
+        assert {"members", "rules", "reports"} <= staff.scopes
+        demo_keys = session.scalars(
+            select(StaffKey).where(StaffKey.name == "Demo console", StaffKey.revoked_at.is_(None))
+        ).all()
+        assert len(demo_keys) == 1, "a second seed keeps the staff key too"
 
 
 def test_seed_demo_with_new_key_replaces_the_till_key(url: str, db: Engine, tmp_path: Path) -> None:
@@ -235,6 +246,10 @@ def test_seed_demo_with_new_key_replaces_the_till_key(url: str, db: Engine, tmp_
     with Session(db) as session:
         assert authenticate_terminal(session, old_key) is None
         assert authenticate_terminal(session, new_key) is not None
+        old_staff_keys = session.scalars(
+            select(StaffKey).where(StaffKey.name == "Demo console", StaffKey.revoked_at.is_(None))
+        ).all()
+        assert len(old_staff_keys) == 1, "the earlier demo staff key is revoked"
     assert till_key(loyalty(url, "seed-demo", **instance)) == new_key
 
 
