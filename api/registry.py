@@ -6,6 +6,7 @@ from flask import Blueprint, Flask
 from swagger_ui_bundle import swagger_ui_path
 
 from api.cards import views as cards
+from api.keys import views as keys
 from api.ledger import views as ledger
 from api.members import views as members
 from api.openapi import create_api
@@ -15,7 +16,7 @@ from api.reports import views as reports
 from api.rules import views as rules
 from api.tiers import views as tiers
 
-BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports)
+BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports, keys)
 
 
 def register_api(app: Flask) -> None:

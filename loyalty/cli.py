@@ -26,6 +26,7 @@ from loyalty.reports import commands as reports_commands
 from loyalty.rules import commands as rules_commands
 from loyalty.settings import load_settings
 from loyalty.staff import commands as staff_commands
+from loyalty.stores import commands as stores_commands
 from loyalty.stores.services import create_store, create_terminal, find_store
 from loyalty.tiers import commands as tiers_commands
 
@@ -184,6 +185,7 @@ for _area in (
     reports_commands,
     rules_commands,
     staff_commands,
+    stores_commands,
     tiers_commands,
 ):
     for _command in _area.COMMANDS:

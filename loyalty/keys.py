@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Executable
@@ -45,14 +46,28 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(stored_hash, hash_secret(secret))
 
 
-def find_key(session: Session, prefix: str, by_key_id: Executable, api_key: str) -> Any | None:
+def find_key(
+    session: Session,
+    prefix: str,
+    by_key_id: Executable,
+    api_key: str,
+    now: datetime | None = None,
+) -> Any | None:
     """The row `by_key_id` finds (it selects `key_hash`, bound by `:key_id`) when the key is of
-    this kind and its secret matches, else None."""
+    this kind and its secret matches, else None. A row that also selects `previous_key_hash`
+    and `previous_key_valid_until` (a key rotated with a grace period) accepts the key it
+    replaced until then."""
     parts = split_key(prefix, api_key)
     if parts is None:
         return None
     key_id, secret = parts
     row = session.connection().execute(by_key_id, {"key_id": key_id}).first()
-    if row is None or not secret_matches(secret, row.key_hash):
+    if row is None:
         return None
-    return row
+    if secret_matches(secret, row.key_hash):
+        return row
+    previous = getattr(row, "previous_key_hash", None)
+    until = getattr(row, "previous_key_valid_until", None)
+    if previous and until is not None and now is not None and now < until:
+        return row if secret_matches(secret, previous) else None
+    return None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from loyalty.commandline import actor, clock, unit_of_work
-from loyalty.staff.services import Scope, create_staff_key, revoke_staff_key
+from loyalty.commandline import actor, clock, table, unit_of_work
+from loyalty.staff.services import Scope, create_staff_key, list_staff_keys, revoke_staff_key
 
 
 @click.command("create-staff-key", short_help="Create a staff key with scopes, shown once.")
@@ -37,4 +37,26 @@ def revoke_staff_key_command(key_id: int) -> None:
     click.echo(f"staff key {key_id} revoked")
 
 
-COMMANDS: list[click.Command] = [create_staff_key_command, revoke_staff_key_command]
+@click.command("staff-keys", short_help="List the staff keys and their scopes.")
+def staff_keys_command() -> None:
+    """List every staff key: id (for revoke-staff-key), name, scopes, made, revoked; never the
+    key itself, which was shown once when it was made."""
+    with unit_of_work() as session:
+        rows = [
+            [
+                str(k.id),
+                k.name,
+                ",".join(k.scopes),
+                k.created_at.strftime("%Y-%m-%d"),
+                "" if k.revoked_at is None else k.revoked_at.strftime("revoked %Y-%m-%d"),
+            ]
+            for k in list_staff_keys(session)
+        ]
+    click.echo(table(["id", "name", "scopes", "made", "state"], rows))
+
+
+COMMANDS: list[click.Command] = [
+    create_staff_key_command,
+    revoke_staff_key_command,
+    staff_keys_command,
+]

@@ -25,6 +25,7 @@ class Scope(StrEnum):
     PROGRAM = "program"  # program settings
     MEMBERS = "members"  # full member records, search, export of a member's data
     METRICS = "metrics"  # /metrics
+    KEYS = "keys"  # tills' keys (list, rotate, revoke) and the list of staff keys
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,24 @@ def authenticate_staff(session: Session, api_key: str) -> StaffRef | None:
     if row is None:
         return None
     return StaffRef(id=row.id, name=row.name, scopes=frozenset(row.scopes))
+
+
+@dataclass(frozen=True)
+class StaffKeyInfo:
+    """A staff key as the operator lists it: never the key."""
+
+    id: int
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_staff_keys(session: Session) -> list[StaffKeyInfo]:
+    return [
+        StaffKeyInfo(k.id, k.name, tuple(k.scopes), k.created_at, k.revoked_at)
+        for k in session.scalars(select(StaffKey).order_by(StaffKey.id))
+    ]
 
 
 def revoke_staff_key(session: Session, *, key_id: int, actor: str, now: datetime) -> None:

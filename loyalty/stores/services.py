@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
+from loyalty.db import MAX_ID
 from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.keys import find_key, new_key
 from loyalty.stores.models import Store, Terminal
@@ -86,21 +87,86 @@ class TerminalRef:
 
 
 _TERMINAL_BY_KEY_ID = (
-    select(Terminal.id, Terminal.store_id, Store.code, Terminal.key_hash)
+    select(
+        Terminal.id,
+        Terminal.store_id,
+        Store.code,
+        Terminal.key_hash,
+        Terminal.previous_key_hash,
+        Terminal.previous_key_valid_until,
+    )
     .join(Store, Store.id == Terminal.store_id)
     .where(Terminal.key_id == bindparam("key_id"), Terminal.revoked_at.is_(None))
 )
 
 
-def authenticate_terminal(session: Session, api_key: str) -> TerminalRef | None:
-    row = find_key(session, KEY_PREFIX, _TERMINAL_BY_KEY_ID, api_key)
+def authenticate_terminal(
+    session: Session, api_key: str, now: datetime | None = None
+) -> TerminalRef | None:
+    """The terminal this key opens: its current key, or the one it replaced while the grace
+    period of a rotation lasts (`now`, the wall clock when not given)."""
+    row = find_key(session, KEY_PREFIX, _TERMINAL_BY_KEY_ID, api_key, now or datetime.now(UTC))
     if row is None:
         return None
     return TerminalRef(id=row.id, store_id=row.store_id, store_code=row.code)
 
 
-def revoke_terminal(session: Session, *, terminal: Terminal, actor: str, now: datetime) -> None:
+MAX_GRACE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class TerminalInfo:
+    """A till as the operator lists it: never its key."""
+
+    id: int
+    store_code: str
+    name: str
+    created_at: datetime
+    rotated_at: datetime | None
+    previous_key_valid_until: datetime | None
+    revoked_at: datetime | None
+
+
+def _info(terminal: Terminal) -> TerminalInfo:
+    return TerminalInfo(
+        id=terminal.id,
+        store_code=terminal.store.code,
+        name=terminal.name,
+        created_at=terminal.created_at,
+        rotated_at=terminal.rotated_at,
+        previous_key_valid_until=terminal.previous_key_valid_until,
+        revoked_at=terminal.revoked_at,
+    )
+
+
+@dataclass(frozen=True)
+class RotatedKey:
+    terminal: TerminalInfo
+    key: str  # shown this once
+
+
+def list_terminals(session: Session) -> list[TerminalInfo]:
+    """Every till, by store and name (the batch-import terminals too: they are never opened)."""
+    terminals = session.scalars(
+        select(Terminal).join(Store).order_by(Store.code, Terminal.name, Terminal.id)
+    )
+    return [_info(terminal) for terminal in terminals]
+
+
+def get_terminal(session: Session, terminal_id: int) -> Terminal:
+    terminal = session.get(Terminal, terminal_id) if 0 < terminal_id <= MAX_ID else None
+    if terminal is None:
+        raise NotFound(f"no terminal has id {terminal_id}", field="terminal")
+    return terminal
+
+
+def revoke_terminal(
+    session: Session, *, terminal: Terminal, actor: str, now: datetime
+) -> TerminalInfo:
+    """Stop a till at once: its key, and the key a rotation left working for a while."""
     terminal.revoked_at = now
+    terminal.previous_key_hash = None
+    terminal.previous_key_valid_until = None
     record(
         session,
         actor=actor,
@@ -109,13 +175,29 @@ def revoke_terminal(session: Session, *, terminal: Terminal, actor: str, now: da
         subject_id=terminal.id,
         now=now,
     )
+    return _info(terminal)
 
 
-def rotate_key(session: Session, *, terminal: Terminal, actor: str, now: datetime) -> str:
-    """A new key for a terminal; the old one stops working at once."""
+def rotate_key(
+    session: Session,
+    *,
+    terminal: Terminal,
+    actor: str,
+    now: datetime,
+    grace: timedelta = timedelta(0),
+) -> str:
+    """A new key for a terminal. The old one keeps working for `grace` (up to a week, while
+    the new key is put in the till), then stops; without grace it stops at once. A revoked
+    terminal comes back with the new key only."""
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise InvalidInput("the grace period is from 0 to 7 days", field="grace_minutes")
     key = new_key(KEY_PREFIX, key_id=terminal.key_id)
+    keep_old = grace > timedelta(0) and terminal.revoked_at is None
+    terminal.previous_key_hash = terminal.key_hash if keep_old else None
+    terminal.previous_key_valid_until = now + grace if keep_old else None
     terminal.key_hash = key.secret_hash
     terminal.revoked_at = None
+    terminal.rotated_at = now
     record(
         session,
         actor=actor,
@@ -123,8 +205,26 @@ def rotate_key(session: Session, *, terminal: Terminal, actor: str, now: datetim
         subject_type="terminal",
         subject_id=terminal.id,
         now=now,
+        grace_seconds=int(grace.total_seconds()),
     )
     return key.plaintext
+
+
+def rotate_terminal_key(
+    session: Session, *, terminal_id: int, grace: timedelta, actor: str, now: datetime
+) -> RotatedKey:
+    """`rotate_key` for the terminal with this id: the new key, shown this once."""
+    terminal = get_terminal(session, terminal_id)
+    key = rotate_key(session, terminal=terminal, actor=actor, now=now, grace=grace)
+    return RotatedKey(_info(terminal), key)
+
+
+def revoke_terminal_by_id(
+    session: Session, *, terminal_id: int, actor: str, now: datetime
+) -> TerminalInfo:
+    return revoke_terminal(
+        session, terminal=get_terminal(session, terminal_id), actor=actor, now=now
+    )
 
 
 BATCH_TERMINAL_NAME = "batch import"

@@ -15,6 +15,7 @@ from loyalty.members.services import enrolled_store_of
 from loyalty.staff.services import Scope, StaffRef, authenticate_staff
 from loyalty.stores.access import TillViewer
 from loyalty.stores.services import TerminalRef, authenticate_terminal
+from server.core import context
 from server.core.extensions import db
 from server.core.shared import Sightings
 
@@ -34,7 +35,9 @@ def _caller() -> Caller | None:
         session = db.session()
         found: Caller | None = None
         if key:
-            found = authenticate_terminal(session, key) or authenticate_staff(session, key)
+            found = authenticate_terminal(session, key, context.now()) or authenticate_staff(
+                session, key
+            )
         g.caller = found
         if isinstance(found, TerminalRef):
             g.terminal = found

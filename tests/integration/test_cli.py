@@ -256,6 +256,54 @@ def test_seed_demo_with_new_key_replaces_the_till_key(url: str, db: Engine, tmp_
 # --- stores and tills -------------------------------------------------------------------------
 
 
+def test_an_operator_lists_tills_rotates_a_key_with_grace_and_revokes_a_till(
+    url: str, db: Engine
+) -> None:
+    code = unique("ROT")
+    assert_ok(loyalty(url, "create-store", code, "Rotation Road"))
+    old_key = till_key(loyalty(url, "create-terminal", code, "Till 1"))
+    with Session(db) as session:
+        terminal = authenticate_terminal(session, old_key)
+        assert terminal is not None
+    listed = loyalty(url, "terminals")
+    assert_ok(listed)
+    assert re.search(rf"^\s*{terminal.id}\s+{code}\s+Till 1\s", listed.stdout, re.MULTILINE)
+
+    rotated = loyalty(url, "rotate-terminal-key", str(terminal.id), "--grace-minutes", "30")
+
+    assert_ok(rotated)
+    new_key = till_key(rotated)
+    assert "the old key works until" in rotated.stdout
+    with Session(db) as session:
+        assert authenticate_terminal(session, new_key) is not None
+        assert authenticate_terminal(session, old_key) is not None, "during the grace period"
+        later = datetime.now(UTC) + timedelta(minutes=31)
+        assert authenticate_terminal(session, old_key, now=later) is None
+
+    revoked = loyalty(url, "revoke-terminal", str(terminal.id))
+
+    assert_ok(revoked)
+    with Session(db) as session:
+        assert authenticate_terminal(session, new_key) is None
+        assert authenticate_terminal(session, old_key) is None
+    assert "revoked" in loyalty(url, "terminals").stdout
+    assert_clean_error(loyalty(url, "revoke-terminal", "99999999"), "no terminal has id 99999999")
+
+
+def test_an_operator_lists_staff_keys_without_their_secrets(url: str, db: Engine) -> None:
+    name = unique("console")
+    made = loyalty(url, "create-staff-key", name, "--scope", "rules", "--scope", "reports")
+    assert_ok(made)
+    secret = made.stdout.rsplit(": ", 1)[1].strip()
+
+    listed = loyalty(url, "staff-keys")
+
+    assert_ok(listed)
+    line = next(line for line in listed.stdout.splitlines() if name in line)
+    assert "reports,rules" in line
+    assert secret not in listed.stdout
+
+
 def test_a_new_store_and_till_get_a_key_printed_once_that_works_for_that_store(
     url: str, db: Engine
 ) -> None:
