@@ -31,7 +31,7 @@ seed: migrate
 ## Serve the member page, the till API and the console on the embedded SQLite database.
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs)"
-	$(BIN)/flask --app 'server.app:create_app' run --host $(HOST) --port $(PORT)
+	$(BIN)/python -m server.devserver --host $(HOST) --port $(PORT)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -20,6 +20,17 @@ BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports, keys)
 
 
 def register_api(app: Flask) -> None:
+    # Before the API's own: its template of the documentation page is used instead of
+    # flask-smorest's (which has an inline script the Content-Security-Policy refuses).
+    app.register_blueprint(
+        Blueprint(
+            "api_docs_assets",
+            __name__,
+            template_folder="docs/templates",
+            static_folder="docs/static",
+            static_url_path="/api/docs/assets",
+        )
+    )
     api = create_api(app)
     for module in BLUEPRINTS:
         api.register_blueprint(module.blp)

@@ -70,12 +70,17 @@ def is_sqlite(url: str) -> bool:
 
 
 def engine_options(url: str) -> dict[str, Any]:
+    # hide_parameters: a failed statement's error (and so the log) never shows the values it
+    # carried, which are often a member's email, phone or name.
     if is_sqlite(url):
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "hide_parameters": True,
+        }
     # No pool_pre_ping: it costs every request a round trip. A connection dropped by a database
     # restart fails one request (503 from /health meanwhile) and is then replaced by the pool;
     # pool_recycle retires connections before server-side idle timeouts can cut them.
-    return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
+    return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800, "hide_parameters": True}
 
 
 # RETURNING (3.35) and UPDATE … FROM (3.33): the ledger and the tier review rely on both.

@@ -141,6 +141,8 @@ def update_program(
 ) -> ProgramSettings:
     """Change settings, audited with before and after. Points already earned keep their
     terms: lots carry their own expiry and sales their own figures."""
+    if not changes:
+        raise InvalidInput("name at least one setting to change", field="_body")
     unknown = changes.keys() - (set(_SETTINGS) - {"config_version"})
     if unknown:
         raise InvalidInput(f"unknown settings: {', '.join(sorted(unknown))}")

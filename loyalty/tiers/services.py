@@ -143,7 +143,7 @@ def update_tier(
     review, never retroactively."""
     tier = get_tier(session, code)
     if not changes:
-        return tier
+        raise InvalidInput("name at least one field to change", field="_body")
     allowed = {"name", "threshold", "earn_multiplier_percent", "perks"}
     if changes.keys() - allowed:
         raise InvalidInput(f"a tier's {', '.join(sorted(changes.keys() - allowed))} cannot change")

@@ -125,6 +125,9 @@ def _domain_error(exc: domain.DomainError) -> Response:
     return problem(400, exc.title, exc.detail, kind="bad-request")
 
 
+_KEPT_HEADERS = {"Retry-After", "Allow"}  # what a 429 and a 405 must say
+
+
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
@@ -137,7 +140,7 @@ def _http_error(exc: HTTPException) -> Response:
     if status == 413:  # noqa: PLR2004
         detail = "the request body is too large"
     headers = dict(data.get("headers") or {})
-    headers |= {name: value for name, value in exc.get_headers() if name == "Retry-After"}
+    headers |= {name: value for name, value in exc.get_headers() if name in _KEPT_HEADERS}
     if status == HTTPStatus.UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", "Bearer")  # RFC 9110 requires a challenge
     kind = "invalid-input" if status == HTTPStatus.UNPROCESSABLE_ENTITY else None

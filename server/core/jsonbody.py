@@ -11,6 +11,7 @@ from typing import Any
 from flask import Request
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 
 class InvalidJson(Exception):
@@ -63,4 +64,9 @@ class StrictJsonParser(FlaskParser):
         body = req.get_data(cache=True)
         if not body:
             return core.missing
+        limit = req.max_content_length
+        if req.content_length is None and limit is not None and len(body) >= limit:
+            # A chunked body (no Content-Length) is read up to the limit and no further: one
+            # that reached it may have been cut short, so it is refused whole.
+            raise RequestEntityTooLarge
         return loads_strict(body)

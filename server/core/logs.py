@@ -1,11 +1,14 @@
 """Logs as JSON lines on stderr (LOYALTY_LOG_FORMAT=text for a developer's terminal): every line
 has the time, level, logger, message, the request's id when there is one, and the `extra`
 fields its caller gave. Standard-library loggers (Flask, gunicorn, SQLAlchemy, RQ) go through
-the same formatter, so one parser reads them all."""
+the same formatter, so one parser reads them all. No line carries the values of a statement the
+database refused (the engine hides SQL parameters; PostgreSQL's DETAIL lines are left out), as
+those are often a member's contacts."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -20,6 +23,21 @@ def _request_id(
     """The id of the request being served, read when a line is logged (nothing per request)."""
     if has_request_context() and "request_id" in g:
         event.setdefault("request_id", g.request_id)
+    return event
+
+
+# PostgreSQL explains a refused row with its values ("DETAIL:  Failing row contains (…)", "Key
+# (email)=(…) already exists"): personal data, kept out of the logs with the line that holds it.
+_DETAIL = re.compile(r"^\s*DETAIL:.*$", re.MULTILINE)
+
+
+def _without_row_values(
+    _logger: object, _method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    for key in ("exception", "event"):
+        value = event.get(key)
+        if isinstance(value, str) and "DETAIL:" in value:
+            event[key] = _DETAIL.sub("DETAIL: (left out: it may hold personal data)", value)
     return event
 
 
@@ -45,6 +63,7 @@ def formatter(log_format: str) -> logging.Formatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _without_row_values,
             renderer,
         ],
     )

@@ -19,6 +19,11 @@ from server.core.extensions import db
 from server.core.metrics import observe_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Pages run only the scripts and styles they ship (no inline ones) and no other site frames them.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 _ACCEPTED_ID = re.compile(r"\A[A-Za-z0-9._:@/+=-]{1,128}\Z")
 
 log = logging.getLogger("loyalty.access")
@@ -49,6 +54,7 @@ def _end(response: Response, *, access_log: bool) -> Response:
             callback()
     else:
         db.session.rollback()
+    _harden(response)
     response.headers[REQUEST_ID_HEADER] = state.get("request_id", "")
     started = state.get("started")
     if started is not None:
@@ -57,6 +63,20 @@ def _end(response: Response, *, access_log: bool) -> Response:
         if access_log:
             _log_access(status, seconds)
     return response
+
+
+def _harden(response: Response) -> None:
+    """Headers every answer carries: not sniffed, not kept by caches unless it says so (API
+    answers and pages hold personal data; static files set their own), and for pages a
+    Content-Security-Policy. (The Server header is the server's: gunicorn's names no version,
+    nor does server/devserver.py's.)"""
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    if "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    if response.mimetype == "text/html":
+        headers["Content-Security-Policy"] = PAGE_POLICY
+        headers["Referrer-Policy"] = "same-origin"
 
 
 def _log_access(status: int, seconds: float) -> None:

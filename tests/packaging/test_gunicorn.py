@@ -133,10 +133,13 @@ def test_two_gunicorn_workers_report_every_request_in_one_scrape(tmp_path: Path)
                 headers | {"X-Request-ID": "till-9:000123"},
             )
             assert tagged == 200
+            with urllib.request.urlopen(f"{base}/health", timeout=5) as health:  # noqa: S310
+                server_header = health.headers["Server"]
         finally:
             server.terminate()
             server.wait(timeout=30)
     assert counts == {20.0}, f"every scrape counts both workers' requests: {counts}"
+    assert server_header == "gunicorn", "no version named"
     served_by = {line["pid"] for line in _access(log) if line["method"] == "POST"}
     assert len(served_by) == 2, "both workers served some of the requests"
     assert "till-9:000123" in {line["request_id"] for line in _access(log)}
