@@ -122,7 +122,11 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
         register = super().route(rule, **options)
 
         def decorator(view: View) -> View:
-            named = _annotated(view, manual={"operationId": f"{self.name}_{view.__name__}"})
+            # Every operation reads the database (a key is checked there, at the least): one
+            # that does not answer in time is a 503 with Retry-After (loyalty.deadlines).
+            named = _annotated(
+                view, manual={"operationId": f"{self.name}_{view.__name__}"}, statuses=(503,)
+            )
             return register(named)  # type: ignore[no-any-return]
 
         return decorator

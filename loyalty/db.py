@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from loyalty.clock import as_utc
+from loyalty.deadlines import Deadlines
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,7 +70,9 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str, deadlines: Deadlines | None = None) -> dict[str, Any]:
+    """`create_engine`'s options. With `deadlines` (the web app's engine), PostgreSQL calls
+    give up in seconds (loyalty.deadlines), and so does waiting for a pooled connection."""
     # hide_parameters: a failed statement's error (and so the log) never shows the values it
     # carried, which are often a member's email, phone or name.
     if is_sqlite(url):
@@ -77,10 +80,18 @@ def engine_options(url: str) -> dict[str, Any]:
             "connect_args": {"timeout": 30, "check_same_thread": False},
             "hide_parameters": True,
         }
-    # No pool_pre_ping: it costs every request a round trip. A connection dropped by a database
-    # restart fails one request (503 from /health meanwhile) and is then replaced by the pool;
+    # No pool_pre_ping: it costs every request a round trip; loyalty.deadlines replaces a
+    # connection the server closed when it is checked out, for the price of a select().
     # pool_recycle retires connections before server-side idle timeouts can cut them.
-    return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800, "hide_parameters": True}
+    options: dict[str, Any] = {
+        "pool_size": 10,
+        "max_overflow": 20,
+        "pool_recycle": 1800,
+        "hide_parameters": True,
+    }
+    if deadlines is not None:
+        options |= {"connect_args": deadlines.connect_args(), "pool_timeout": deadlines.statement}
+    return options
 
 
 # RETURNING (3.35) and UPDATE … FROM (3.33): the ledger and the tier review rely on both.

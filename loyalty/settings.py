@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from loyalty.deadlines import Deadlines
 
 DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 
@@ -53,6 +55,8 @@ class Settings:
     access_log: bool = False  # a log line per request (gunicorn's access log is cheaper)
     # seconds a call to Redis may take before the process does without it (server/core/shared.py)
     redis_timeout: float = 0.25
+    # how long a request waits on PostgreSQL (loyalty.deadlines); the CLI and jobs wait longer
+    deadlines: Deadlines = field(default_factory=Deadlines)
 
     @property
     def is_production(self) -> bool:
@@ -107,4 +111,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=env.get("LOYALTY_LOG_FORMAT", "json"),
         access_log=_flag(env.get("LOYALTY_ACCESS_LOG")),
         redis_timeout=float(env.get("LOYALTY_REDIS_TIMEOUT", "0.25")),
+        deadlines=Deadlines(
+            connect=int(env.get("LOYALTY_DB_CONNECT_TIMEOUT", "3")),
+            statement=float(env.get("LOYALTY_DB_STATEMENT_TIMEOUT", "5")),
+            lock=float(env.get("LOYALTY_DB_LOCK_TIMEOUT", "3")),
+        ),
     )

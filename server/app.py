@@ -11,6 +11,7 @@ from flask import Flask
 from api.registry import register_api
 from loyalty.clock import Clock, SystemClock
 from loyalty.db import engine_options, prepare_engine
+from loyalty.deadlines import apply_deadlines
 from loyalty.settings import Settings, load_settings
 from server.core import operations
 from server.core.errors import register_error_handlers
@@ -26,7 +27,7 @@ def _config(settings: Settings) -> dict[str, Any]:
     return {
         "SECRET_KEY": settings.secret_key,
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings.database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(settings.database_url, settings.deadlines),
         "MAX_CONTENT_LENGTH": settings.max_body_bytes,
     }
 
@@ -48,7 +49,9 @@ def create_app(
     db.init_app(app)
     with app.app_context():
         prepare_engine(db.engine)
+        apply_deadlines(db.engine, settings.deadlines)
     shared = SharedState(settings.redis_url, timeout=settings.redis_timeout)
+    app.extensions["loyalty.shared"] = shared
     app.extensions["loyalty.sightings"] = Sightings(shared)
     init_limits(app, shared, per_minute=settings.identify_failures_per_minute)
     register_request_lifecycle(app, access_log=settings.access_log)

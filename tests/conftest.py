@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -224,6 +225,21 @@ def app(
     yield flask_app
     db.session.remove()
     db.session = original  # type: ignore[misc]
+
+
+@pytest.fixture
+def own_app() -> Iterator[Callable[..., Flask]]:
+    """Apps on engines of their own (not the test's connection), closed after the test."""
+    made: list[Flask] = []
+
+    def make(settings: Settings, **kwargs: Any) -> Flask:
+        made.append(create_app(settings, **kwargs))
+        return made[-1]
+
+    yield make
+    for flask_app in made:
+        with flask_app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

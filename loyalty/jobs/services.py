@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from redis import Redis
+from redis import Redis, RedisError
 from rq import Queue, Worker
 from rq.cron import CronScheduler
 from sqlalchemy import Engine, delete, select
@@ -181,15 +181,13 @@ def _keep_run(engine: Engine, run: JobRun) -> None:
         log.warning("job run not recorded", extra={"job": run.name})
 
 
-def redis_connection(settings: Settings) -> Redis[bytes]:
+def redis_connection(settings: Settings, *, timeout: float | None = None) -> Redis[bytes]:
     if not settings.redis_url:
         msg = "LOYALTY_REDIS_URL is not set"
         raise RuntimeError(msg)
-    return Redis.from_url(settings.redis_url)
-
-
-def job_queue(settings: Settings, queue_name: str = QUEUE_NAME) -> Queue:
-    return Queue(queue_name, connection=redis_connection(settings))
+    return Redis.from_url(
+        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
 
 
 @dataclass(frozen=True)
@@ -209,17 +207,25 @@ class Submitted:
 def submit(
     name: str, *, settings: Settings | None = None, queue_name: str = QUEUE_NAME
 ) -> Submitted:
-    """Have a job done: enqueued on RQ when Redis is configured, else run here at once."""
+    """Have a job done: enqueued on RQ when Redis is configured and answers, else run here at
+    once (a job is never lost to a Redis outage)."""
     if name not in JOBS:
         msg = f"no job named {name!r}; the jobs are {', '.join(JOBS)}"
         raise ValueError(msg)
     settings = settings or load_settings()
-    if not settings.redis_url:
-        return Submitted(name, result=run_job(name, settings=settings))
-    job = job_queue(settings, queue_name).enqueue(
-        run_job, name, job_timeout=JOB_TIMEOUT_SECONDS, description=f"loyalty {name}"
-    )
-    return Submitted(name, job_id=job.id)
+    if settings.redis_url:
+        connection = redis_connection(settings, timeout=max(settings.redis_timeout, 1.0))
+        try:
+            job = Queue(queue_name, connection=connection).enqueue(
+                run_job, name, job_timeout=JOB_TIMEOUT_SECONDS, description=f"loyalty {name}"
+            )
+        except RedisError as exc:
+            log.warning(
+                "Redis does not answer (%s): running the job here instead", type(exc).__name__
+            )
+        else:
+            return Submitted(name, job_id=job.id)
+    return Submitted(name, result=run_job(name, settings=settings))
 
 
 class _ThreadedCron(CronScheduler):

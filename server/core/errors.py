@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Flask, Response, g, json, request
 from markupsafe import escape
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from webargs.core import is_json
 from werkzeug.exceptions import HTTPException
 
@@ -165,6 +166,43 @@ def _integrity_error(exc: IntegrityError) -> Response:
     return problem(409, "Already taken", detail, kind="conflict", errors={field: [detail]})
 
 
+RETRY_AFTER_SECONDS = 2
+
+
+def unavailable(exc: SQLAlchemyError) -> bool:
+    """The database could not be reached or did not answer in time (loyalty.deadlines): the
+    request may be sent again, unlike a statement the database refused."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or type(exc).__name__ == "OperationalError"
+    return False
+
+
+def _database_error(exc: SQLAlchemyError) -> Response:
+    """503 with Retry-After when the database is unreachable or too slow; a unique violation
+    is a 409; anything else the database refused is a 500, logged."""
+    if isinstance(exc, IntegrityError):
+        return _integrity_error(exc)
+    if not unavailable(exc):
+        return _unexpected(exc)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    log.warning("database unavailable: %s", reason)
+    return problem(
+        503,
+        HTTPStatus.SERVICE_UNAVAILABLE.phrase,
+        "the database is not answering: try again in a moment (a sale retried with the same "
+        "external_id is recorded once)",
+        kind="database-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def answer_failed_commit(exc: SQLAlchemyError) -> Response:
+    """What a request whose commit failed answers (server.core.requests)."""
+    return _database_error(exc)
+
+
 def _invalid_json(exc: InvalidJson) -> Response:
     return problem(
         400,
@@ -177,7 +215,7 @@ def _invalid_json(exc: InvalidJson) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(InvalidJson, _invalid_json)
-    app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
+from server.core.errors import answer_failed_commit
 from server.core.extensions import db
 from server.core.metrics import observe_request
 
@@ -49,9 +51,15 @@ def _end(response: Response, *, access_log: bool) -> Response:
     state = g._get_current_object()  # noqa: SLF001
     status = response.status_code
     if status < 400:  # noqa: PLR2004
-        db.session.commit()
-        for callback in state.pop("after_commit", ()):
-            callback()
+        try:
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            response = answer_failed_commit(exc)
+            status = response.status_code
+        else:
+            for callback in state.pop("after_commit", ()):
+                callback()
     else:
         db.session.rollback()
     _harden(response)

@@ -17,17 +17,24 @@ def test_health_reports_the_database_and_that_redis_is_not_configured(client):
     assert response.get_json() == {"status": "ok", "database": "ok", "redis": "not configured"}
 
 
-def test_health_reports_a_reachable_redis(database_url, redis_url, app):
-    flask_app = create_app(app_settings(database_url, redis_url))
+def test_health_reports_a_reachable_redis(database_url, redis_url, own_app):
+    flask_app = own_app(app_settings(database_url, redis_url))
     response = flask_app.test_client().get("/health")
     assert response.get_json()["redis"] == "ok"
 
 
-def test_health_is_503_when_the_configured_redis_is_down(database_url, app):
-    flask_app = create_app(app_settings(database_url, "redis://127.0.0.1:1/0"))
-    response = flask_app.test_client().get("/health")
-    assert response.status_code == 503
-    assert response.get_json()["redis"] == "unreachable"
+def test_without_redis_an_instance_is_degraded_but_still_ready_for_tills(database_url, own_app):
+    flask_app = own_app(app_settings(database_url, "redis://127.0.0.1:1/0"))
+    client = flask_app.test_client()
+    for path in ("/health", "/health/ready"):
+        response = client.get(path)
+        assert response.status_code == 200, "a load balancer keeps the instance"
+        assert response.get_json() == {
+            "status": "degraded",
+            "database": "ok",
+            "redis": "unreachable",
+        }
+    assert client.get("/health/live").get_json() == {"status": "ok"}
 
 
 def test_the_program_settings_have_designs_defaults(client, session, clock):

@@ -374,6 +374,20 @@ def test_without_redis_a_submitted_job_runs_at_once_in_process(
     assert ledger_is_consistent(committed_url)
 
 
+def test_with_redis_unreachable_a_submitted_job_runs_at_once_instead_of_failing(
+    committed_url: str, keys: LookupKeys, tmp_path: Path
+):
+    seeded = _seed(committed_url, keys)
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = _settings(committed_url, tmp_path / "sent.jsonl", dead)
+
+    done = jobs.submit("expire-points", settings=settings)
+
+    assert done.job_id is None
+    assert done.describe().startswith("expire-points: expired ")
+    assert _state(committed_url, seeded)[0] == 0, "the points expired here and now"
+
+
 def ledger_is_consistent(url: str) -> bool:
     engine = make_engine(url)
     try:
