@@ -225,6 +225,10 @@ def app(
     yield flask_app
     db.session.remove()
     db.session = original  # type: ignore[misc]
+    with flask_app.app_context():
+        # what reached the app's own engine (/health asks it directly) is closed, not left
+        # for the garbage collector
+        db.engine.dispose()
 
 
 @pytest.fixture

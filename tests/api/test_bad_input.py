@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +28,6 @@ from loyalty.members.models import Member
 from loyalty.rules.pricing import BasketLine
 from loyalty.sales.models import Sale, SaleLine, SaleReturn
 from loyalty.settings import LookupKeys
-from server.app import create_app
 from tests.conftest import app_settings
 from tests.factories import Till, make_member, make_till, qr_of, sale_body, sell
 
@@ -701,7 +702,12 @@ def test_a_body_over_64_kib_is_refused_with_413_and_nothing_is_recorded(
 
 
 def test_the_body_limit_follows_loyalty_max_body_bytes(
-    client: FlaskClient, session: Session, clock: FixedClock, shop: Shop, database_url: str
+    client: FlaskClient,
+    session: Session,
+    clock: FixedClock,
+    shop: Shop,
+    database_url: str,
+    own_app: Callable[..., Flask],
 ) -> None:
     body = valid_body("transactions", shop, clock)
     data = json.dumps(body).encode()
@@ -709,7 +715,7 @@ def test_the_body_limit_follows_loyalty_max_body_bytes(
     headers = shop.till.headers | {"Content-Type": "application/json"}
     assert client.post(PATHS["transactions"], data=padded, headers=headers).status_code == 201
 
-    small = create_app(
+    small = own_app(
         app_settings(database_url, LOYALTY_MAX_BODY_BYTES=2048),
         clock=clock,
         config_override={"TESTING": True},

@@ -5,6 +5,7 @@ reason to see; full records and QR codes are for staff with the `members` scope.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +14,6 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from loyalty.clock import FixedClock
-from server.app import create_app
 from tests.conftest import app_settings, free_port
 from tests.factories import Till, make_member, make_till, qr_of, sale_body, staff_headers
 
@@ -84,11 +84,15 @@ def test_once_the_budget_is_spent_a_real_card_still_scans_but_typed_codes_wait(
 
 
 def test_with_redis_unreachable_the_budget_is_kept_in_the_process_instead(
-    database_url: str, session: Session, clock: FixedClock, app: Flask
+    database_url: str,
+    session: Session,
+    clock: FixedClock,
+    app: Flask,
+    own_app: Callable[..., Flask],
 ):
     till = make_till(session, clock)
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    unreachable = create_app(app_settings(database_url, dead))
+    unreachable = own_app(app_settings(database_url, dead))
     client = unreachable.test_client()
     codes = [
         client.post(

@@ -6,7 +6,6 @@ import redis
 from flask import Flask
 
 import loyalty.models  # noqa: F401 - the full metadata
-from server.app import create_app
 from tests.conftest import app_settings
 from tests.factories import make_till
 
@@ -112,15 +111,17 @@ def test_successful_lookups_do_not_count_towards_the_limit(app, client, session,
         assert response.status_code == 200
 
 
-def test_the_rate_limit_is_shared_through_redis(database_url, redis_url, app, session, clock):
+def test_the_rate_limit_is_shared_through_redis(
+    database_url, redis_url, app, session, clock, own_app
+):
     redis.Redis.from_url(redis_url).flushdb()
     till = make_till(session, clock)
     settings = app_settings(database_url, redis_url, LOYALTY_IDENTIFY_FAILURES_PER_MINUTE=3)
     # A second app stands for another gunicorn worker. Building it gives the limiter a new
     # storage object, so counts kept in memory would start again from zero: only counts kept in
     # Redis carry over.
-    first = create_app(settings)
+    first = own_app(settings)
     assert _hammer_unknown_cards(first, till.headers, 2) == [404, 404]
-    second = create_app(settings)
+    second = own_app(settings)
     assert _hammer_unknown_cards(second, till.headers, 2) == [404, 429]
     assert redis.Redis.from_url(redis_url).dbsize() > 0
