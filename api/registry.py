@@ -6,9 +6,11 @@ from flask import Blueprint, Flask
 from swagger_ui_bundle import swagger_ui_path
 
 from api.cards import views as cards
+from api.coupons import views as coupons
 from api.keys import views as keys
 from api.ledger import views as ledger
 from api.members import views as members
+from api.offers import views as offers
 from api.openapi import create_api
 from api.pos import views as pos
 from api.program import views as program
@@ -16,7 +18,7 @@ from api.reports import views as reports
 from api.rules import views as rules
 from api.tiers import views as tiers
 
-BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports, keys)
+BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports, keys, offers, coupons)
 
 
 def register_api(app: Flask) -> None:

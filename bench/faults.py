@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,12 +99,12 @@ def sale_body(external_id: str, code: str) -> bytes:
         {
             "sku": sku,
             "category": category,
-            "quantity": random.randint(1, 3),  # noqa: S311 - load, not secrets
-            "unit_price": random.randint(199, 1999),  # noqa: S311
+            "quantity": random.randint(1, 3),
+            "unit_price": random.randint(199, 1999),
         }
-        for sku, category in random.choices(SKUS, k=5)  # noqa: S311
+        for sku, category in random.choices(SKUS, k=5)
     ]
-    redeem = 100 if random.random() < 0.2 else 0  # noqa: S311
+    redeem = 100 if random.random() < 0.2 else 0
     return json.dumps(
         {
             "external_id": external_id,
@@ -134,7 +134,7 @@ def till(
     while not stop.is_set():
         sale += 1
         external_id = f"{nonce}-{number}-{sale}"
-        body = sale_body(external_id, random.choice(codes))  # noqa: S311
+        body = sale_body(external_id, random.choice(codes))
         first_try = time.monotonic()
         while True:
             started = time.monotonic()

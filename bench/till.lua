@@ -77,6 +77,7 @@ function init(args)
   nonce = args[3] or tostring(os.time())
   redeem_share = tonumber(args[4] or "0.2")
   occurred_at = args[5]
+  coupon = args[6] or ""
   math.randomseed(os.time() * 1000 + till)
   if mode ~= "bare" then
     local keys
@@ -104,9 +105,13 @@ local function sale_body()
     redeem = 100 * math.random(1, 5)
     count("sale_redeem_sent")
   end
+  local coupons = ""
+  if coupon ~= "" then
+    coupons = string.format(',"coupon_codes":["%s"]', coupon)
+  end
   return string.format(
-    '{"external_id":"%s-%d-%d","occurred_at":"%s","code":"%s","lines":[%s],"redeem_points":%d}',
-    nonce, till, counter, occurred_at, current_code, table.concat(lines, ","), redeem
+    '{"external_id":"%s-%d-%d","occurred_at":"%s","code":"%s","lines":[%s],"redeem_points":%d%s}',
+    nonce, till, counter, occurred_at, current_code, table.concat(lines, ","), redeem, coupons
   )
 end
 

@@ -17,6 +17,7 @@ from loyalty import migrate
 from loyalty.backup import NotSqlite, backup_sqlite
 from loyalty.cards.services import create_batch, printer_csv
 from loyalty.commandline import CommandGroup, actor, clock, unit_of_work
+from loyalty.coupons import commands as coupons_commands
 from loyalty.demo import DEMO_KEY_FILE, DEMO_STAFF_KEY_FILE, seed_demo
 from loyalty.jobs import commands as jobs_commands
 from loyalty.ledger import commands as ledger_commands
@@ -179,6 +180,7 @@ def seed_demo_command(*, new_key: bool) -> None:
 
 
 for _area in (
+    coupons_commands,
     jobs_commands,
     ledger_commands,
     members_commands,

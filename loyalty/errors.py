@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -47,3 +49,19 @@ class RuleViolation(DomainError):
     full return...)."""
 
     title = "Refused by a business rule"
+
+
+def flatten_messages(
+    messages: Any, prefix: str = "", *, whole: str = "_body"
+) -> dict[str, list[str]]:
+    """A validator's nested messages as {"a.b.c": [message, ...]}; messages about the whole
+    object (marshmallow's `_schema`) under `whole`."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = whole if key == "_schema" else str(key)
+            flat |= flatten_messages(value, f"{prefix}.{name}" if prefix else name, whole=whole)
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix: list(messages)}
+    return {prefix: [str(messages)]}

@@ -2,6 +2,14 @@
 
 from loyalty.audit.models import AuditEntry
 from loyalty.cards.models import Card, CardBatch
+from loyalty.coupons.models import (
+    CodeBatch,
+    Coupon,
+    CouponRedemption,
+    Offer,
+    Reward,
+    RewardClaim,
+)
 from loyalty.db import Base
 from loyalty.idempotency import IdempotentRequest
 from loyalty.jobs.models import JobRun
@@ -20,7 +28,10 @@ __all__ = [
     "Base",
     "Card",
     "CardBatch",
+    "CodeBatch",
     "ConsentEvent",
+    "Coupon",
+    "CouponRedemption",
     "EarnAward",
     "EarnRule",
     "IdempotentRequest",
@@ -28,11 +39,14 @@ __all__ = [
     "LotDraw",
     "Member",
     "MemberTier",
+    "Offer",
     "OutboxMessage",
     "PointAccount",
     "PointEntry",
     "PointLot",
     "Program",
+    "Reward",
+    "RewardClaim",
     "Sale",
     "SaleLine",
     "SaleReturn",

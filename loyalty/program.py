@@ -57,6 +57,8 @@ class Program(Base):
     tier_basis: Mapped[str] = mapped_column(String(8), default="spend", server_default="spend")
     tier_window_months: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
     tier_grace_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # at most this many coupons apply to one basket
+    coupons_per_basket: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     # A new random token whenever rules or tiers change: processes may keep what they read
     # for a token, since a token never comes back (even after a rollback).
     config_version: Mapped[str] = mapped_column(String(32), default="", server_default="")
@@ -85,6 +87,7 @@ class ProgramSettings:
     tier_basis: str = TierBasis.SPEND
     tier_window_months: int = 12
     tier_grace_days: int = 30
+    coupons_per_basket: int = 3
     config_version: str = ""
 
     @property

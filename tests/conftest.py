@@ -282,7 +282,12 @@ def project_root() -> Path:
 
 
 SLOW_FOLDERS = ("browser", "packaging")
-SLOW_MODULES = ("test_concurrency.py", "test_races.py")
+SLOW_MODULES = (
+    "test_concurrency.py",
+    "test_races.py",
+    "test_coupon_races.py",
+    "test_referral_races.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
+from api.coupons.schemas import WalletCouponSchema
 from api.fields import (
     EARLIEST_SALE,
     LATEST_SALE,
@@ -145,22 +146,17 @@ class CardRefSchema(Schema):
     status = fields.String(required=True)
 
 
-class UsableCouponSchema(Schema):
-    """A coupon the member can use now."""
-
-    code = fields.String(required=True)
-    offer = fields.String(required=True, metadata={"description": "the offer's name"})
-    gives = fields.String(required=True, metadata={"description": "what it gives, for a person"})
-    valid_until = fields.AwareDateTime(required=True, allow_none=True)
-    uses_left = fields.Integer(required=True, allow_none=True)
-
-
 class IdentifiedSchema(Schema):
-    member = fields.Nested(MemberRefSchema, required=True)
+    """The member and the coupons they can use now. When the code scanned is a coupon's, it is
+    `scanned_coupon`: a member's coupon identifies its owner; a coupon for anyone answers with
+    `member`, `card`, `tier` and `balance` null."""
+
+    member = fields.Nested(MemberRefSchema, required=True, allow_none=True)
     card = fields.Nested(CardRefSchema, required=True, allow_none=True)
     tier = fields.Nested(TierSchema, required=True, allow_none=True)
-    balance = fields.Nested(BalanceSchema, required=True)
-    coupons = fields.List(fields.Nested(UsableCouponSchema), required=True)
+    balance = fields.Nested(BalanceSchema, required=True, allow_none=True)
+    coupons = fields.List(fields.Nested(WalletCouponSchema), required=True)
+    scanned_coupon = fields.Nested(WalletCouponSchema, required=True, allow_none=True)
 
 
 class EarnReasonSchema(Schema):
@@ -182,8 +178,12 @@ class PointsOutcomeSchema(Schema):
 class LineDiscountSchema(Schema):
     line = fields.Integer(required=True, metadata={"description": "the basket line, from 1"})
     sku = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"description": "`points`: redeemed points"})
+    kind = fields.String(
+        required=True,
+        metadata={"description": "`coupon` (see `code`), or `points`: redeemed points"},
+    )
     amount = fields.Integer(required=True, metadata={"description": "minor units off the line"})
+    code = fields.String(required=True, allow_none=True, metadata={"description": "the coupon"})
 
 
 class CouponOutcomeSchema(Schema):
@@ -192,9 +192,16 @@ class CouponOutcomeSchema(Schema):
     reason = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "why not applied: expired, used_up, unknown, …"},
+        metadata={
+            "description": "why not applied: unknown, not_this_member, not_started, expired, "
+            "not_in_store, tier, min_basket, used_up, budget_exhausted, member_limit, "
+            "not_combinable"
+        },
     )
     message = fields.String(required=True, allow_none=True)
+    offer_id = fields.Integer(required=True, allow_none=True)
+    amount = fields.Integer(required=True, metadata={"description": "minor units it took off"})
+    points = fields.Integer(required=True, metadata={"description": "points it added"})
 
 
 class QuoteSchema(Schema):
@@ -219,6 +226,11 @@ class SaleResultSchema(QuoteSchema):
     external_id = fields.String(required=True)
     status = fields.String(required=True)
     tier_changed = fields.Boolean(required=True)
+    next_visit_coupons = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "coupons this sale earned for the next visit (codes)"},
+    )
 
 
 class VoidResultSchema(Schema):
@@ -227,6 +239,9 @@ class VoidResultSchema(Schema):
     points_reversed = fields.Integer(required=True)
     points_restored = fields.Integer(required=True)
     balance = fields.Nested(BalanceSchema, required=True, allow_none=True)
+    coupons_returned = fields.Integer(
+        required=True, metadata={"description": "coupons the sale used that work again"}
+    )
 
 
 class ReturnResultSchema(VoidResultSchema):

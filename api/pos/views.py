@@ -20,7 +20,7 @@ from api.pos.schemas import (
     VoidResultSchema,
 )
 from loyalty.checkout import receipts, returns
-from loyalty.checkout.identify import Identification, identify
+from loyalty.checkout.identify import CouponScan, Identification, identify_or_coupon
 from loyalty.checkout.results import Quote, ReturnResult, SaleResult, VoidResult
 from loyalty.checkout.returns import ReturnRequest
 from loyalty.checkout.services import Basket, SaleRequest, quote, record_sale
@@ -51,16 +51,16 @@ def _created(result: Any, created: bool, location: str) -> Answer:  # noqa: FBT0
 @blp.arguments(IdentifySchema())
 @blp.response(200, IdentifiedSchema)
 @blp.problems(404, 409)
-def identify_member(args: dict[str, Any]) -> Identification:
+def identify_member(args: dict[str, Any]) -> Identification | CouponScan:
     """Who is this? Whatever the scanner typed: QR payload, card number, phone or email.
 
     A forged or damaged QR, or a card number whose check digit is wrong, is a 422; an unknown
     card or member a 404; a blocked card or member a 409. Failed look-ups are budgeted per
     terminal (429), so card numbers cannot be guessed; once the budget is spent a scanned QR
     still works. The member is shown as a cashier needs them (contacts masked), and the till
-    may read them by id for an hour.
+    may read them by id for an hour. A coupon's code or QR works too (see `scanned_coupon`).
     """
-    return identify(
+    return identify_or_coupon(
         context.session(), args["code"], context.lookup_keys(), context.now(), auth.viewer()
     )
 

@@ -4,7 +4,7 @@ number, a phone or an email) to the member, their card, tier and balance, in one
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -15,8 +15,9 @@ from loyalty.cards.errors import CardBlocked, UnknownCard
 from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH, masked_card_number
 from loyalty.cards.services import card_number_from_code
+from loyalty.coupons.services import WalletCoupon, find_coupon, has_coupons, wallet, wallet_entry
 from loyalty.db import MAX_ID
-from loyalty.errors import InvalidInput
+from loyalty.errors import InvalidInput, NotFound
 from loyalty.ledger.models import PointAccount
 from loyalty.ledger.services import Balance, as_of, matured_points
 from loyalty.members.contacts import (
@@ -68,7 +69,9 @@ class Identification:
     # pending points past their wait that `balance` already counts as available
     matured: int = 0
     card_id: int | None = None  # the card scanned, kept with the sale
-    coupons: tuple[Any, ...] = field(default=())
+    coupons: tuple[WalletCoupon, ...] = field(default=())
+    has_coupons: bool = False  # whether `coupons` would list any (read only when asked)
+    scanned_coupon: WalletCoupon | None = None  # when the code scanned was the member's coupon
 
     @property
     def member_id(self) -> int:
@@ -89,6 +92,7 @@ _MEMBER_COLUMNS = (
     PointAccount.available,
     PointAccount.pending,
     matured_points(PointAccount.member_id).label("matured"),
+    has_coupons(Member.id).label("has_coupons"),
     MemberTier.floor_until,
     *(
         getattr(tier, column).label(f"{prefix}_{column}")
@@ -141,6 +145,7 @@ def _identification(
         held_tier_rank=row.held_rank,
         enrolled_store_id=row.enrolled_store_id,
         matured=int(row.matured),
+        has_coupons=bool(row.has_coupons),
     )
 
 
@@ -222,13 +227,61 @@ def identify(
     keys: LookupKeys,
     now: datetime,
     viewer: TillViewer | None = None,
+    *,
+    with_wallet: bool = False,
 ) -> Identification:
     """Whatever the scanner or the cashier typed: QR payload, card number, email or phone. The
-    till (`viewer`) may then read the member for a while (loyalty.stores.access)."""
+    till (`viewer`) may then read the member for a while (loyalty.stores.access). With
+    `with_wallet`, the coupons the member can use now (read only when they have any)."""
     found = _identify(session, code, keys, now)
     if viewer is not None:
         viewer.met(found.member_id, found.enrolled_store_id)
+    if with_wallet and found.has_coupons:
+        found = replace(found, coupons=tuple(wallet(session, found.member_id, now)))
     return found
+
+
+@dataclass(frozen=True)
+class CouponScan:
+    """A coupon scanned at identify that belongs to nobody: any customer may use it."""
+
+    scanned_coupon: WalletCoupon
+    member: None = None
+    card: None = None
+    tier: None = None
+    balance: None = None
+
+    @property
+    def coupons(self) -> tuple[WalletCoupon, ...]:
+        return (self.scanned_coupon,)
+
+
+def identify_or_coupon(
+    session: Session,
+    code: str,
+    keys: LookupKeys,
+    now: datetime,
+    viewer: TillViewer | None = None,
+    *,
+    with_wallet: bool = True,
+) -> Identification | CouponScan:
+    """`identify`, and a coupon's code or QR as well: a member's coupon identifies its owner
+    (with their wallet); a coupon for anyone answers with the coupon alone."""
+    try:
+        return identify(session, code, keys, now, viewer, with_wallet=with_wallet)
+    except (NotFound, UnknownCard, InvalidInput):
+        found = find_coupon(session, code)
+        if found is None:
+            raise
+    coupon, offer = found
+    entry = wallet_entry(coupon, offer)
+    if coupon.member_id is None:
+        return CouponScan(entry)
+    owner = identify_by_id(session, coupon.member_id, now)
+    if viewer is not None:
+        viewer.met(owner.member_id, owner.enrolled_store_id)
+    coupons = tuple(wallet(session, owner.member_id, now)) if with_wallet else ()
+    return replace(owner, coupons=coupons, scanned_coupon=entry)
 
 
 def _identify(session: Session, code: str, keys: LookupKeys, now: datetime) -> Identification:

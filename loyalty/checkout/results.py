@@ -4,7 +4,7 @@ result again (tests compare the two answers byte for byte)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loyalty.ledger.services import Balance
 from loyalty.rules.engine import Award
@@ -17,8 +17,9 @@ class LineDiscount:
 
     line: int
     sku: str
-    kind: str  # "points": redeemed points, spread over the lines
+    kind: str  # "coupon" (with its code), or "points": redeemed points spread over the lines
     amount: int
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,16 @@ class PointsOutcome:
 
 @dataclass(frozen=True)
 class CouponOutcome:
+    """One code the till sent: applied (with what it took off and the points it added), or
+    not, with a machine-readable reason and a message for the cashier."""
+
     code: str
     applied: bool
     reason: str | None = None  # machine-readable, when not applied
     message: str | None = None
+    offer_id: int | None = None
+    amount: int = 0
+    points: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class SaleResult(Quote):
     external_id: str
     status: str
     tier_changed: bool
+    # coupons this sale earned for the member's next visit (their codes)
+    next_visit_coupons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class VoidResult:
     points_reversed: int
     points_restored: int
     balance: Balance | None
+    # coupons the sale used that can be used again (a full return or a void)
+    coupons_returned: int = field(default=0, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.checkout.results import ReturnResult, VoidResult
+from loyalty.coupons.till import give_back
 from loyalty.idempotency import IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind, PointEntry
@@ -112,6 +113,7 @@ def record_return(
     )
     sale.status = SaleStatus.RETURNED if everything else SaleStatus.PARTIALLY_RETURNED
     result = ReturnResult(
+        coupons_returned=give_back(session, sale.id, now) if everything else 0,
         external_id=request.external_id,
         sale_external_id=sale.external_id,
         sale_status=sale.status,
@@ -151,6 +153,7 @@ def void_sale(
     )
     sale.status = SaleStatus.VOIDED
     result = VoidResult(
+        coupons_returned=give_back(session, sale.id, now),
         sale_external_id=sale.external_id,
         sale_status=sale.status,
         points_reversed=taken.reversed,

@@ -12,7 +12,12 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from loyalty.checkout.identify import Identification, identify, identify_by_id
+from loyalty.checkout.identify import (
+    CouponScan,
+    Identification,
+    identify_by_id,
+    identify_or_coupon,
+)
 from loyalty.checkout.results import (
     CouponOutcome,
     LineDiscount,
@@ -20,13 +25,14 @@ from loyalty.checkout.results import (
     Quote,
     SaleResult,
 )
+from loyalty.coupons.till import Buyer, Checked, check_coupons, issue_next_visit, redeem_coupons
 from loyalty.errors import DomainError, InvalidInput
 from loyalty.idempotency import IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind
 from loyalty.program import ProgramSettings, get_program
 from loyalty.results import Outcome, restored, stored
-from loyalty.rules.engine import EarnContext, Earned, RuleKind, applies, evaluate
+from loyalty.rules.engine import Award, EarnContext, Earned, RuleKind, applies, evaluate
 from loyalty.rules.pricing import BasketLine, PricedBasket, default_rate, price_basket
 from loyalty.rules.services import cap_period_starts, cap_used_subquery, live_rules, record_awards
 from loyalty.sales import services as sales
@@ -65,21 +71,42 @@ class SaleRequest:
 
 def _resolve_member(
     session: Session, basket: Basket, keys: LookupKeys, now: datetime, viewer: TillViewer | None
-) -> Identification | None:
-    if basket.member_code:
-        return identify(session, basket.member_code, keys, now, viewer)
+) -> tuple[Identification | None, list[str]]:
+    """The buyer, and the coupon codes: `code` may be a coupon's (its owner, if it has one,
+    buys, and the coupon is added to the basket's codes)."""
+    codes = list(basket.coupon_codes)
+    if not basket.member_code:
+        return _buyer_by_id(session, basket, now, viewer, codes)
+    found = identify_or_coupon(session, basket.member_code, keys, now, viewer, with_wallet=False)
+    if found.scanned_coupon is not None:
+        codes.insert(0, found.scanned_coupon.code)
+    if isinstance(found, CouponScan):
+        return _buyer_by_id(session, basket, now, viewer, codes)
+    return found, codes
+
+
+def _buyer_by_id(
+    session: Session,
+    basket: Basket,
+    now: datetime,
+    viewer: TillViewer | None,
+    codes: list[str],
+) -> tuple[Identification | None, list[str]]:
     if basket.member_id is not None:
-        return identify_by_id(session, basket.member_id, now, viewer)
+        return identify_by_id(session, basket.member_id, now, viewer), codes
     if basket.redeem_points:
         raise InvalidInput("points can only be redeemed by an identified member", field="code")
-    return None
+    return None, codes
 
 
-def _coupon_outcomes(codes: list[str]) -> tuple[CouponOutcome, ...]:
-    # Coupons arrive with their own module; until then no code matches one.
+def _coupon_outcomes(
+    checked: Checked | None, checks: tuple[Any, ...] | None
+) -> tuple[CouponOutcome, ...]:
+    if checked is None:
+        return ()
     return tuple(
-        CouponOutcome(code, applied=False, reason="unknown", message="no such coupon")
-        for code in codes
+        CouponOutcome(c.code, c.applied, c.reason, c.message, c.offer_id, c.amount, c.points)
+        for c in (checks if checks is not None else checked.checks)
     )
 
 
@@ -88,6 +115,26 @@ class _Earning:
     earned: Earned
     # the buyer's qualifying value before this sale; None when no tier could change
     qualifying: int | None
+    coupon_points: dict[str, int] = field(default_factory=dict)
+    coupon_checks: tuple[Any, ...] | None = None
+
+
+def _with_coupon_points(earned: Earned, checked: Checked | None) -> _Earning:
+    """The rules' points plus what the coupons add (extra points, a multiplier)."""
+    if checked is None or not checked.applied:
+        return _Earning(earned, None)
+    extra, by_code, checks = checked.with_points(earned.points)
+    awards = tuple(
+        Award(None, f"coupon {code}", "coupon", points, f"coupon {code}")
+        for code, points in by_code.items()
+        if points
+    )
+    return _Earning(
+        Earned(earned.points + extra, earned.awards + awards, earned.eligible_amount),
+        None,
+        by_code,
+        checks,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -121,6 +168,7 @@ def _earn(
     occurred_at: datetime,
     now: datetime,
     for_sale: bool,
+    checked: Checked | None,
 ) -> _Earning:
     """Points for this basket by the rules live when it happened. Rules come from the process's
     cache. What the rules that apply to this sale (its window, store and tier) need to know about
@@ -158,7 +206,8 @@ def _earn(
         cap_used={rule_id: int(facts[f"cap_{rule_id}"]) for rule_id in starts},
     )
     qualifying = facts.get("qualifying")
-    return _Earning(evaluate(rules, ctx), None if qualifying is None else int(qualifying))
+    earning = _with_coupon_points(evaluate(rules, ctx), checked)
+    return replace(earning, qualifying=None if qualifying is None else int(qualifying))
 
 
 @dataclass(frozen=True)
@@ -169,6 +218,9 @@ class _Prepared:
     priced: PricedBasket
     earned: Earned | None
     qualifying: int | None = None
+    checked: Checked | None = None
+    coupon_points: dict[str, int] = field(default_factory=dict)
+    coupon_checks: tuple[Any, ...] | None = None
 
     def quote(self, balance: ledger.Balance | None, tier: Any) -> Quote:
         """The priced basket as the till is shown it, with the balance the sale leaves."""
@@ -180,27 +232,45 @@ class _Prepared:
             "member_id": self.buyer.member_id if self.buyer else None,
             "currency": self.program.currency,
             "subtotal": priced.subtotal,
-            "discounts": tuple(
-                LineDiscount(index, line.sku, "points", share)
-                for index, (line, share) in enumerate(
-                    zip(self.basket.lines, priced.line_discounts, strict=True), start=1
-                )
-                if share
-            ),
-            "discount_total": priced.points_discount,
+            "discounts": self._line_discounts(),
+            "discount_total": priced.points_discount + priced.coupon_discount,
             "total": priced.total,
             "points": PointsOutcome(
                 earned=earned.points if earned else 0,
                 redeemed=priced.points_redeemed,
                 reasons=earned.awards if earned else (),
             ),
-            "coupons": _coupon_outcomes(self.basket.coupon_codes),
+            "coupons": _coupon_outcomes(self.checked, self.coupon_checks),
         }
 
+    def _line_discounts(self) -> tuple[LineDiscount, ...]:
+        """Each coupon's share of each line, then the points' share, lines counted from 1."""
+        lines = self.basket.lines
+        found = [
+            LineDiscount(index, line.sku, "coupon", amount, coupon.code)
+            for coupon in (self.checked.priced.coupons if self.checked else ())
+            for index, (line, amount) in enumerate(
+                zip(lines, coupon.line_discounts, strict=True), start=1
+            )
+            if amount
+        ]
+        shares = self.priced.points_shares or [0] * len(lines)
+        found += [
+            LineDiscount(index, line.sku, "points", share)
+            for index, (line, share) in enumerate(zip(lines, shares, strict=True), start=1)
+            if share
+        ]
+        return tuple(found)
+
     def sale_result(
-        self, external_id: str, balance: ledger.Balance | None, standing: TierStanding | None
+        self,
+        external_id: str,
+        balance: ledger.Balance | None,
+        standing: TierStanding | None,
+        next_visit: tuple[str, ...] = (),
     ) -> SaleResult:
         return SaleResult(
+            next_visit_coupons=next_visit,
             **self._priced_fields(),
             balance=balance,
             tier=standing.tier if standing else None,
@@ -221,12 +291,33 @@ def _prepare(
     for_sale: bool,
     viewer: TillViewer | None,
 ) -> _Prepared:
-    """Who buys, what the basket costs and what it earns: the same for a quote and a sale."""
+    """Who buys, what the basket costs (coupons, then points) and what it earns: the same for
+    a quote and a sale."""
     program = get_program(session)
-    buyer = _resolve_member(session, basket, keys, now, viewer)
-    priced = price_basket(program, basket.lines, basket.redeem_points)
+    buyer, codes = _resolve_member(session, basket, keys, now, viewer)
+    checked = None
+    if codes:
+        checked = check_coupons(
+            session,
+            codes,
+            lines=basket.lines,
+            buyer=Buyer(
+                buyer.member_id if buyer else None,
+                buyer.tier.code if buyer and buyer.tier else None,
+            ),
+            store_code=store_code,
+            now=occurred_at,
+            zone=program.zone,
+            per_basket=program.coupons_per_basket,
+        )
+    priced = price_basket(
+        program,
+        basket.lines,
+        basket.redeem_points,
+        checked.priced.line_discounts if checked else None,
+    )
     if buyer is None:
-        return _Prepared(program, basket, None, priced, None)
+        return _Prepared(program, basket, None, priced, None, checked=checked)
     earning = _earn(
         session,
         program=program,
@@ -236,8 +327,19 @@ def _prepare(
         occurred_at=occurred_at,
         now=now,
         for_sale=for_sale,
+        checked=checked,
     )
-    return _Prepared(program, basket, buyer, priced, earning.earned, earning.qualifying)
+    return _Prepared(
+        program,
+        basket,
+        buyer,
+        priced,
+        earning.earned,
+        earning.qualifying,
+        checked,
+        earning.coupon_points,
+        earning.coupon_checks,
+    )
 
 
 def quote(
@@ -424,7 +526,7 @@ def record_sale(
             "recorded_at": now,
             "currency": program.currency,
             "subtotal": priced.subtotal,
-            "discount_total": priced.points_discount,
+            "discount_total": priced.points_discount + priced.coupon_discount,
             "total": priced.total,
             "kept_total": kept_total,
             "points_earned": earned.points if earned else 0,
@@ -456,7 +558,17 @@ def record_sale(
             for index, (line, share) in enumerate(line_discounts, start=1)
         ],
     )
-    balance, standing = None, None
+    if prepared.checked is not None and prepared.checked.applied:
+        redeem_coupons(
+            session,
+            prepared.checked.applied,
+            points_by_code=prepared.coupon_points,
+            sale_id=sale_id,
+            member_id=buyer.member_id if buyer else None,
+            now=now,
+            zone=program.zone,
+        )
+    balance, standing, next_visit = None, None, []
     if buyer is not None and earned is not None:
         balance = _post_points(
             session, prepared, sale_id=sale_id, terminal=terminal, request=request, now=now
@@ -464,6 +576,16 @@ def record_sale(
         standing = _standing_after(
             session, prepared, kept_total=kept_total, request=request, now=now
         )
-    result = prepared.sale_result(request.external_id, balance, standing)
+        next_visit = issue_next_visit(
+            session,
+            config_version=program.config_version,
+            member_id=buyer.member_id,
+            paid=kept_total,
+            store_code=terminal.store_code,
+            occurred_at=request.occurred_at,
+            now=now,
+            zone=program.zone,
+        )
+    result = prepared.sale_result(request.external_id, balance, standing, tuple(next_visit))
     sales.save_result(session, sale_id, stored(result))
     return Outcome(result, created=True)

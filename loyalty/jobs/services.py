@@ -31,6 +31,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from loyalty.clock import SystemClock
+from loyalty.coupons import services as coupon_jobs
+from loyalty.coupons.rewards import refund_expired_rewards
 from loyalty.db import make_engine, session_scope
 from loyalty.jobs.models import JobRun
 from loyalty.ledger import jobs as ledger_jobs
@@ -86,6 +88,22 @@ def _review(
     )
 
 
+def _generate(
+    session: Session, _now: datetime, _settings: Settings, progress: Progress | None
+) -> str:
+    made = coupon_jobs.generate_pending(
+        session, SystemClock().now, checkpoint=session.commit, progress=progress
+    )
+    return f"generated {counted(made, 'coupon code')}"
+
+
+def _refund(
+    session: Session, now: datetime, _settings: Settings, _progress: Progress | None
+) -> str:
+    refunded = refund_expired_rewards(session, now)
+    return f"gave back the points of {counted(refunded, 'reward')} that expired unused"
+
+
 def _send(session: Session, now: datetime, settings: Settings, progress: Progress | None) -> str:
     backend = backend_from_settings(settings)
     report = send_outbox(session, backend, now, SEND_LIMIT, checkpoint=session.commit)
@@ -114,6 +132,8 @@ JOBS: dict[str, JobKind] = {
         JobKind("expire-points", _expire, ledger_jobs.members_with_expired_points, 900),
         JobKind("remind-expiring", _remind, None, 3_600),
         JobKind("send-outbox", _send, None, 60),
+        JobKind("generate-codes", _generate, coupon_jobs.codes_to_generate, 60),
+        JobKind("refund-expired-rewards", _refund, None, 3_600),
         JobKind("review-tiers", _review, None, DAY_SECONDS),
     )
 }
@@ -205,10 +225,15 @@ class Submitted:
 
 
 def submit(
-    name: str, *, settings: Settings | None = None, queue_name: str = QUEUE_NAME
+    name: str,
+    *,
+    settings: Settings | None = None,
+    queue_name: str = QUEUE_NAME,
+    background: bool = False,
 ) -> Submitted:
     """Have a job done: enqueued on RQ when Redis is configured and answers, else run here at
-    once (a job is never lost to a Redis outage)."""
+    once (a job is never lost to a Redis outage); with `background`, here in a thread of its
+    own, so that a request does not wait for a long job."""
     if name not in JOBS:
         msg = f"no job named {name!r}; the jobs are {', '.join(JOBS)}"
         raise ValueError(msg)
@@ -225,7 +250,19 @@ def submit(
             )
         else:
             return Submitted(name, job_id=job.id)
+    if background:
+        threading.Thread(
+            target=_run_logged, args=(name, settings), name=f"job {name}", daemon=True
+        ).start()
+        return Submitted(name, result="running in this process")
     return Submitted(name, result=run_job(name, settings=settings))
+
+
+def _run_logged(name: str, settings: Settings) -> None:
+    try:
+        run_job(name, settings=settings)
+    except Exception:
+        log.exception("the job %s failed", name)
 
 
 class _ThreadedCron(CronScheduler):

@@ -7,6 +7,7 @@ the same way, and tests need no database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loyalty.errors import InvalidInput
@@ -34,6 +35,8 @@ class PricedBasket:
     line_discounts: list[int]
     total: int
     paid_lines: tuple[PaidLine, ...]
+    coupon_discount: int = 0
+    points_shares: list[int] | None = None  # the points' part of line_discounts
 
 
 def points_value(program: ProgramSettings, points: int) -> int:
@@ -62,18 +65,27 @@ def spread(amount: int, weights: list[int]) -> list[int]:
 
 
 def price_basket(
-    program: ProgramSettings, lines: list[BasketLine], redeem_points: int
+    program: ProgramSettings,
+    lines: list[BasketLine],
+    redeem_points: int,
+    coupon_discounts: Sequence[int] | None = None,
 ) -> PricedBasket:
+    """The basket's price: coupons first (`coupon_discounts`, one per line, from
+    loyalty.coupons.discounts), then the redeemed points on what the lines still cost."""
     if not lines:
         raise InvalidInput("a basket needs at least one line", field="lines")
     if redeem_points < 0:
         raise InvalidInput("points to redeem cannot be negative", field="redeem_points")
     amounts = [line.amount for line in lines]
     subtotal = sum(amounts)
+    coupons = list(coupon_discounts) if coupon_discounts else [0] * len(lines)
+    remaining = [amount - taken for amount, taken in zip(amounts, coupons, strict=True)]
     discount = points_value(program, redeem_points)
-    if discount > subtotal:
+    if discount > sum(remaining):
+        after = " after its coupons" if any(coupons) else ""
         raise InvalidInput(
-            f"{redeem_points} points are worth {discount}, more than the basket's {subtotal}",
+            f"{redeem_points} points are worth {discount}, more than the basket's "
+            f"{sum(remaining)}{after}",
             field="redeem_points",
         )
     if redeem_points and discount == 0:
@@ -82,18 +94,20 @@ def price_basket(
             f"{program.redeem_points} points",
             field="redeem_points",
         )
-    line_discounts = spread(discount, amounts)
+    points_shares = spread(discount, remaining)
     paid = tuple(
-        PaidLine(line.sku, line.category, line.quantity, line.amount - share)
-        for line, share in zip(lines, line_discounts, strict=True)
+        PaidLine(line.sku, line.category, line.quantity, left - share)
+        for line, left, share in zip(lines, remaining, points_shares, strict=True)
     )
     return PricedBasket(
         subtotal=subtotal,
         points_redeemed=redeem_points,
         points_discount=discount,
-        line_discounts=line_discounts,
-        total=subtotal - discount,
+        line_discounts=[c + p for c, p in zip(coupons, points_shares, strict=True)],
+        total=subtotal - discount - sum(coupons),
         paid_lines=paid,
+        coupon_discount=sum(coupons),
+        points_shares=points_shares,
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.db import MAX_ID, UtcDateTime
-from loyalty.errors import InvalidInput, NotFound
+from loyalty.errors import InvalidInput, NotFound, flatten_messages
 from loyalty.program import get_program, new_config_version
 from loyalty.rules.engine import Award, CapPeriod, Rule, RuleKind, period_start
 from loyalty.rules.models import EarnAward, EarnRule
@@ -28,24 +28,12 @@ class InvalidRule(InvalidInput):
     title = "Invalid rule"
 
 
-def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    if isinstance(messages, dict):
-        flat: dict[str, list[str]] = {}
-        for key, value in messages.items():
-            name = "_rule" if key == "_schema" else str(key)
-            flat |= _flatten(value, f"{prefix}.{name}" if prefix else name)
-        return flat
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return {prefix: list(messages)}
-    return {prefix: [str(messages)]}
-
-
 def validate_definition(session: Session, definition: dict[str, Any]) -> dict[str, Any]:
     """A clean definition, or InvalidRule with a message per field."""
     try:
         clean: dict[str, Any] = RuleDefinition().load(definition)
     except ValidationError as exc:
-        errors = _flatten(exc.messages)
+        errors = flatten_messages(exc.messages, whole="_rule")
         raise InvalidRule("the rule has invalid fields: see errors", errors=errors) from exc
     errors = {}
     for field, model, column in (("tiers", Tier, Tier.code), ("stores", Store, Store.code)):

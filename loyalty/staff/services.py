@@ -26,6 +26,7 @@ class Scope(StrEnum):
     MEMBERS = "members"  # full member records, search, export of a member's data
     METRICS = "metrics"  # /metrics
     KEYS = "keys"  # tills' keys (list, rotate, revoke) and the list of staff keys
+    OFFERS = "offers"  # offers, coupons, code batches and the rewards catalogue
 
 
 @dataclass(frozen=True)

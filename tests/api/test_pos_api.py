@@ -133,7 +133,15 @@ def test_a_quote_explains_the_sale_and_changes_nothing(
     assert quote["points"]["earned"] == quote["total"] // 100
     assert quote["points"]["reasons"][0]["rule"] == "base"
     assert quote["coupons"] == [
-        {"code": "SPRING10", "applied": False, "reason": "unknown", "message": "no such coupon"}
+        {
+            "code": "SPRING10",
+            "applied": False,
+            "reason": "unknown",
+            "message": "no such coupon",
+            "offer_id": None,
+            "amount": 0,
+            "points": 0,
+        }
     ]
     assert quote["balance"] == {"available": 17 - 10 + quote["points"]["earned"], "pending": 0}
     assert _entries(session) == before

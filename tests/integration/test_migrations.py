@@ -204,11 +204,11 @@ def _old_rows(engine: Engine) -> dict[str, Any]:
 def test_what_was_recorded_before_0007_replays_and_its_keys_and_consents_carry_over(empty_url):
     command.upgrade(migrate.alembic_config(empty_url), "0006")
     engine = make_engine(empty_url)
-    with session_scope(engine) as session:
-        ensure_program(session, START)
     old = _old_rows(engine)
 
     migrate.upgrade(empty_url)
+    with session_scope(engine) as session:
+        ensure_program(session, START)  # the program as the code now knows it
 
     with session_scope(engine) as session:
         sale = session.scalars(select(Sale)).one()

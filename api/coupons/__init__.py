@@ -1,0 +1,1 @@
+"""Coupons by code, members' wallets and the rewards catalogue."""

@@ -1,0 +1,1 @@
+"""Offers, their coupons and code batches (staff scope `offers`)."""

@@ -1,0 +1,1 @@
+"""Offers, coupons and the rewards catalogue."""
