@@ -8,12 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.audit.services import record
 from loyalty.coupons.discounts import Benefit, DiscountKind, Target
-from loyalty.coupons.models import Offer, OfferStatus
+from loyalty.coupons.models import (
+    Coupon,
+    CouponRedemption,
+    Offer,
+    OfferStatus,
+    RedemptionStatus,
+)
 from loyalty.coupons.schemas import OfferDefinition
 from loyalty.db import MAX_ID
 from loyalty.errors import InvalidInput, NotFound, flatten_messages
@@ -79,18 +85,37 @@ def _audited(definition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def view(offer: Offer) -> OfferView:
+def usage(session: Session, offer_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(redemptions, budget spent) per offer, summed from the redemptions not given back:
+    right whether or not the offer's own row counts them (only offers with limits do)."""
+    rows = session.execute(
+        select(
+            CouponRedemption.offer_id,
+            func.count(),
+            func.coalesce(func.sum(CouponRedemption.budget_spent), 0),
+        )
+        .where(
+            CouponRedemption.offer_id.in_(offer_ids),
+            CouponRedemption.status == RedemptionStatus.REDEEMED,
+        )
+        .group_by(CouponRedemption.offer_id)
+    )
+    return {offer_id: (int(count), int(spent)) for offer_id, count, spent in rows}
+
+
+def view(offer: Offer, used: tuple[int, int] = (0, 0)) -> OfferView:
+    redeemed, spent = used
     return OfferView(
         id=offer.id,
         status=offer.status,
         version=offer.version,
         definition=_definition(offer),
-        redeemed_count=offer.redeemed_count,
-        budget_used=offer.budget_used,
+        redeemed_count=redeemed,
+        budget_used=spent,
         redemptions_left=None
         if offer.total_redemptions is None
-        else offer.total_redemptions - offer.redeemed_count,
-        budget_left=None if offer.budget is None else offer.budget - offer.budget_used,
+        else max(0, offer.total_redemptions - redeemed),
+        budget_left=None if offer.budget is None else max(0, offer.budget - spent),
         budget_unit="points" if offer.kind in POINTS_KINDS else "money",
         created_at=offer.created_at,
         updated_at=offer.updated_at,
@@ -157,15 +182,64 @@ def get_offer_row(session: Session, offer_id: int, *, lock: bool = False) -> Off
     return offer
 
 
+def _viewed(session: Session, offer: Offer) -> OfferView:
+    return view(offer, usage(session, [offer.id]).get(offer.id, (0, 0)))
+
+
 def get_offer(session: Session, offer_id: int) -> OfferView:
-    return view(get_offer_row(session, offer_id))
+    return _viewed(session, get_offer_row(session, offer_id))
 
 
 def list_offers(session: Session, *, include_archived: bool = False) -> list[OfferView]:
     query = select(Offer).order_by(Offer.id)
     if not include_archived:
         query = query.where(Offer.status == OfferStatus.ACTIVE)
-    return [view(offer) for offer in session.scalars(query)]
+    found = list(session.scalars(query))
+    used = usage(session, [offer.id for offer in found])
+    return [view(offer, used.get(offer.id, (0, 0))) for offer in found]
+
+
+_LIMITS = (
+    "uses_per_coupon",
+    "total_redemptions",
+    "budget",
+    "uses_per_member",
+    "uses_per_member_per_period",
+)
+
+
+def _recount(session: Session, offer: Offer, clean: dict[str, Any]) -> None:
+    """Limits changed: the offer's and its coupons' counters are taken again from the
+    redemptions (they are kept only while a limit needs them). A limit below what was already
+    used is refused."""
+    redeemed, spent = usage(session, [offer.id]).get(offer.id, (0, 0))
+    errors = {}
+    if clean["total_redemptions"] is not None and clean["total_redemptions"] < redeemed:
+        errors["total_redemptions"] = [f"{redeemed} redemptions were made already"]
+    if clean["budget"] is not None and clean["budget"] < spent:
+        errors["budget"] = [f"{spent} of the budget was spent already"]
+    if errors:
+        raise InvalidOffer("a limit is below what was used already: see errors", errors=errors)
+    offer.redeemed_count, offer.budget_used = redeemed, spent
+    session.flush()
+    used_by_coupon = (
+        select(func.count())
+        .where(
+            CouponRedemption.coupon_id == Coupon.id,
+            CouponRedemption.status == RedemptionStatus.REDEEMED,
+        )
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Coupon)
+        .where(
+            Coupon.id.in_(
+                select(CouponRedemption.coupon_id).where(CouponRedemption.offer_id == offer.id)
+            )
+        )
+        .values(uses=used_by_coupon),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def update_offer(
@@ -181,6 +255,8 @@ def update_offer(
     clean = validate_definition(session, before | changes)
     if offer.id in clean["combinable_with"]:
         raise InvalidOffer("an offer cannot list itself", field="combinable_with")
+    if any(clean[name] != before[name] for name in _LIMITS):
+        _recount(session, offer, clean)
     for name, value in _columns(clean).items():
         setattr(offer, name, value)
     offer.version += 1
@@ -197,7 +273,7 @@ def update_offer(
         before=_audited(before),
         after=_audited(clean),
     )
-    return view(offer)
+    return _viewed(session, offer)
 
 
 def archive_offer(session: Session, offer_id: int, *, actor: str, now: datetime) -> OfferView:
@@ -216,4 +292,4 @@ def archive_offer(session: Session, offer_id: int, *, actor: str, now: datetime)
             subject_id=offer.id,
             now=now,
         )
-    return view(offer)
+    return _viewed(session, offer)

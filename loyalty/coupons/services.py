@@ -21,10 +21,12 @@ from loyalty.coupons.discounts import Benefit
 from loyalty.coupons.models import (
     CodeBatch,
     Coupon,
+    CouponRedemption,
     CouponSource,
     CouponStatus,
     Offer,
     OfferStatus,
+    RedemptionStatus,
 )
 from loyalty.coupons.offers import InvalidOffer, benefit_of, get_offer_row
 from loyalty.db import MAX_ID
@@ -98,7 +100,21 @@ def _uses_left(coupon: Coupon, offer: Offer) -> int | None:
     return max(0, offer.uses_per_coupon - coupon.uses)
 
 
-def coupon_view(coupon: Coupon, offer: Offer) -> CouponView:
+def _uses(session: Session, coupon_ids: list[int]) -> dict[int, int]:
+    """Redemptions not given back, per coupon (a coupon's own `uses` counts them only while
+    its offer limits uses per coupon)."""
+    rows = session.execute(
+        select(CouponRedemption.coupon_id, func.count())
+        .where(
+            CouponRedemption.coupon_id.in_(coupon_ids),
+            CouponRedemption.status == RedemptionStatus.REDEEMED,
+        )
+        .group_by(CouponRedemption.coupon_id)
+    )
+    return {coupon_id: int(count) for coupon_id, count in rows}
+
+
+def coupon_view(coupon: Coupon, offer: Offer, uses: int | None = None) -> CouponView:
     return CouponView(
         id=coupon.id,
         code=coupon.code,
@@ -107,7 +123,7 @@ def coupon_view(coupon: Coupon, offer: Offer) -> CouponView:
         source=coupon.source,
         status=coupon.status,
         member_id=coupon.member_id,
-        uses=coupon.uses,
+        uses=coupon.uses if uses is None else uses,
         uses_left=_uses_left(coupon, offer),
         valid_from=coupon.valid_from,
         valid_until=_until(coupon, offer),
@@ -132,7 +148,8 @@ def coupon_by_code(session: Session, text: str) -> CouponView:
     found = find_coupon(session, text)
     if found is None:
         raise NotFound("no coupon has this code", field="code")
-    return coupon_view(*found)
+    coupon, offer = found
+    return coupon_view(coupon, offer, _uses(session, [coupon.id]).get(coupon.id, 0))
 
 
 def qr_image(session: Session, text: str, image: str) -> bytes:
@@ -516,7 +533,8 @@ def member_coupons(session: Session, member_id: int) -> list[CouponView]:
         .where(Coupon.member_id == member_id)
         .order_by(Coupon.id)
     ).all()
-    return [coupon_view(coupon, offer) for coupon, offer in rows]
+    uses = _uses(session, [coupon.id for coupon, _offer in rows])
+    return [coupon_view(coupon, offer, uses.get(coupon.id, 0)) for coupon, offer in rows]
 
 
 def cancel_coupon(session: Session, text: str, *, actor: str, now: datetime) -> CouponView:
@@ -544,7 +562,7 @@ def cancel_coupon(session: Session, text: str, *, actor: str, now: datetime) -> 
             now=now,
         )
     session.refresh(coupon)
-    return coupon_view(coupon, offer)
+    return coupon_view(coupon, offer, _uses(session, [coupon.id]).get(coupon.id, 0))
 
 
 def codes_to_generate(session: Session, _now: datetime) -> int:

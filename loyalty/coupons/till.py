@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.coupons.discounts import (
@@ -84,6 +84,8 @@ class Applied:
     discount: CouponDiscount
     limited_per_member: bool
     budget_left: int | None
+    counts_uses: bool  # the offer limits uses per coupon: the coupon's row counts them
+    guarded: bool  # the offer has a total, a budget or a limit per member: its row counts
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,24 @@ def _used_up(coupon: Coupon, offer: Offer) -> bool:
     )
 
 
+GUARDED = (
+    Offer.total_redemptions.is_not(None)
+    | Offer.budget.is_not(None)
+    | Offer.uses_per_member.is_not(None)
+    | Offer.uses_per_member_per_period.is_not(None)
+)
+
+
+def guarded(offer: Offer) -> bool:
+    """Whether the offer's row counts its redemptions and budget (it has a limit to keep)."""
+    return (
+        offer.total_redemptions is not None
+        or offer.budget is not None
+        or offer.uses_per_member is not None
+        or offer.uses_per_member_per_period is not None
+    )
+
+
 def _combinable(offer: Offer, taken: Sequence[Offer], per_basket: int) -> bool:
     if len(taken) >= per_basket:
         return False
@@ -301,6 +321,8 @@ def check_coupons(
                 limited_per_member=offer.uses_per_member is not None
                 or offer.uses_per_member_per_period is not None,
                 budget_left=None if offer.budget is None else offer.budget - offer.budget_used,
+                counts_uses=offer.uses_per_coupon is not None,
+                guarded=guarded(offer),
             )
         )
         checks[index] = Check(
@@ -339,32 +361,27 @@ def redeem_coupons(
     """Record each coupon's use with the sale. Conditional UPDATEs: a use that another sale
     took meanwhile refuses this sale whole (the caller's transaction rolls back)."""
     connection = session.connection()
+    rows = []
     for coupon in applied:
         points = points_by_code.get(coupon.code, 0)
         spent = points if coupon.points_kind else coupon.discount.amount
-        taken = connection.execute(
-            update(Coupon)
-            .where(
-                Coupon.id == coupon.coupon_id,
-                Coupon.status == CouponStatus.ACTIVE,
-                (
-                    select(Offer.uses_per_coupon)
-                    .where(Offer.id == Coupon.offer_id)
-                    .scalar_subquery()
-                    .is_(None)
+        taken = (
+            not coupon.counts_uses
+            or connection.execute(
+                update(Coupon)
+                .where(
+                    Coupon.id == coupon.coupon_id,
+                    Coupon.status == CouponStatus.ACTIVE,
+                    Coupon.uses < _uses_per_coupon,
                 )
-                | (
-                    Coupon.uses
-                    < select(Offer.uses_per_coupon)
-                    .where(Offer.id == Coupon.offer_id)
-                    .scalar_subquery()
-                ),
-            )
-            .values(uses=Coupon.uses + 1)
-        ).rowcount
-        counted = (
-            taken
-            and connection.execute(
+                .values(uses=Coupon.uses + 1)
+            ).rowcount
+        )
+        # an offer without limits is not counted here (its figures are summed from the
+        # redemptions): no row every till of the fleet would queue on
+        counted = taken and (
+            not coupon.guarded
+            or connection.execute(
                 update(Offer)
                 .where(
                     Offer.id == coupon.offer_id,
@@ -393,21 +410,26 @@ def redeem_coupons(
                     f"coupon {coupon.code}: the member reached the offer's limit meanwhile",
                     field="coupon_codes",
                 )
-        session.add(
-            CouponRedemption(
-                coupon_id=coupon.coupon_id,
-                offer_id=coupon.offer_id,
-                offer_version=coupon.offer_version,
-                sale_id=sale_id,
-                member_id=member_id,
-                amount=coupon.discount.amount,
-                points=points,
-                budget_spent=spent,
-                status=RedemptionStatus.REDEEMED,
-                redeemed_at=now,
-            )
+        rows.append(
+            {
+                "coupon_id": coupon.coupon_id,
+                "offer_id": coupon.offer_id,
+                "offer_version": coupon.offer_version,
+                "sale_id": sale_id,
+                "member_id": member_id,
+                "amount": coupon.discount.amount,
+                "points": points,
+                "budget_spent": spent,
+                "status": RedemptionStatus.REDEEMED,
+                "redeemed_at": now,
+            }
         )
-    session.flush()
+    connection.execute(insert(CouponRedemption), rows)
+
+
+_uses_per_coupon = (
+    select(Offer.uses_per_coupon).where(Offer.id == Coupon.offer_id).scalar_subquery()
+)
 
 
 def give_back(session: Session, sale_id: int, now: datetime) -> int:
@@ -427,15 +449,23 @@ def give_back(session: Session, sale_id: int, now: datetime) -> int:
     for redemption in redemptions:
         redemption.status = RedemptionStatus.RETURNED
         redemption.returned_at = now
+        # what redeem_coupons counted, uncounted (offers' limits may have changed since:
+        # update_offer recounts from the redemptions then)
         connection.execute(
-            update(Coupon).where(Coupon.id == redemption.coupon_id).values(uses=Coupon.uses - 1)
+            update(Coupon)
+            .where(
+                Coupon.id == redemption.coupon_id, Coupon.uses > 0, _uses_per_coupon.is_not(None)
+            )
+            .values(uses=Coupon.uses - 1)
         )
         connection.execute(
             update(Offer)
-            .where(Offer.id == redemption.offer_id)
+            .where(Offer.id == redemption.offer_id, Offer.redeemed_count > 0, GUARDED)
             .values(
                 redeemed_count=Offer.redeemed_count - 1,
-                budget_used=Offer.budget_used - redemption.budget_spent,
+                budget_used=func.max(Offer.budget_used - redemption.budget_spent, 0)
+                if connection.dialect.name == "sqlite"
+                else func.greatest(Offer.budget_used - redemption.budget_spent, 0),
             )
         )
     session.flush()

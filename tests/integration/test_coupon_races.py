@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from loyalty.coupons.models import CouponRedemption, Offer, Reward, RewardClaim
-from loyalty.coupons.offers import create_offer
+from loyalty.coupons.offers import create_offer, get_offer
 from loyalty.coupons.rewards import create_reward
 from loyalty.coupons.services import create_shared_coupon
 from loyalty.ledger.services import check_ledger
@@ -60,7 +60,7 @@ def test_eight_tills_redeeming_one_single_use_coupon_one_wins(
     with Session(race_engine) as session:
         used = session.scalar(select(func.count()).where(CouponRedemption.offer_id == offer_id))
         assert used == 1
-        assert session.get_one(Offer, offer_id).redeemed_count == 1
+        assert get_offer(session, offer_id).redeemed_count == 1
     _ledger_clean(race_engine)
 
 
