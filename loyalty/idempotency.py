@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass, is_dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loyalty.db import UPSERT_INSERT, Base, BigIntPK, UtcDateTime
 from loyalty.errors import Conflict, InvalidInput
-from loyalty.results import Outcome, restored, stored
+from loyalty.results import Outcome, plain, restored, stored
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ CLIENT_ID = re.compile(r"\A[\x21-\x7e]{1,64}\Z")
 
 def fingerprint(request: Any) -> str:
     """SHA-256 of the request's canonical JSON (a dataclass or a mapping)."""
-    body = asdict(request) if is_dataclass(request) and not isinstance(request, type) else request
+    body = plain(request) if is_dataclass(request) and not isinstance(request, type) else request
     canonical = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

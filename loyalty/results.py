@@ -19,6 +19,17 @@ _converter.register_structure_hook(date, lambda value, _type: date.fromisoformat
 _converter.register_unstructure_hook(date, date.isoformat)
 
 
+# dataclasses as plain dicts and lists, values as they are (datetimes stay datetimes): what
+# dataclasses.asdict gives, at a fraction of its cost (asdict deep-copies every leaf)
+_plain = cattrs.Converter()
+_plain.register_unstructure_hook(datetime, lambda value: value)
+_plain.register_unstructure_hook(date, lambda value: value)
+
+
+def plain(value: Any) -> Any:
+    return _plain.unstructure(value)
+
+
 def stored(result: Any) -> dict[str, Any]:
     """A result as JSON-ready data."""
     data: dict[str, Any] = _converter.unstructure(result)
