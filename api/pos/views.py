@@ -27,6 +27,7 @@ from loyalty.checkout.services import Basket, SaleRequest, quote, record_sale
 from loyalty.sales.services import SaleView
 from server.core import auth, context
 from server.core.auth import current_terminal
+from server.core.limits import unknown_coupons
 from server.core.metrics import RETURNS, count_sale
 from server.core.requests import after_commit
 
@@ -72,8 +73,11 @@ def identify_member(args: dict[str, Any]) -> Identification | CouponScan:
 @blp.response(200, QuoteSchema)
 @blp.problems(404, 409)
 def quote_basket(basket: Basket) -> Quote:
-    """Price a basket: discounts line by line, total, points to earn and why. Changes nothing."""
-    return quote(
+    """Price a basket: discounts line by line, total, points to earn and why. Changes nothing.
+
+    Coupon codes that match no coupon count as failed look-ups (per till and per member): the
+    quote that spends the budget is a 429."""
+    priced = quote(
         context.session(),
         basket,
         context.lookup_keys(),
@@ -81,6 +85,8 @@ def quote_basket(basket: Basket) -> Quote:
         now=context.now(),
         viewer=auth.viewer(),
     )
+    unknown_coupons(priced.coupons, priced.member_id, refuse=True)
+    return priced
 
 
 @blp.route("/transactions", methods=["POST"])
@@ -105,6 +111,7 @@ def record(request: SaleRequest) -> Answer:
         viewer=auth.viewer(),
     )
     result: SaleResult = recorded.result
+    unknown_coupons(result.coupons, result.member_id, refuse=False)
     if recorded.created:
         after_commit(lambda: count_sale(result.points.earned, result.points.redeemed))
     location = url_for(".read_sale", external_id=request.external_id)

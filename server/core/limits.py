@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
@@ -130,3 +130,19 @@ def failed_lookups(view: View) -> View:
             raise
 
     return limited  # type: ignore[return-value]
+
+
+def unknown_coupons(outcomes: Iterable[Any], member_id: int | None, *, refuse: bool) -> None:
+    """Count each coupon code a basket carried that matched no coupon as a failed look-up, for
+    the caller and for the member it was tried for (codes are guessed through baskets too).
+    With `refuse` (a quote), the basket that spends a budget is answered 429; a committed sale
+    is answered, and the caller's next look-ups wait."""
+    unknown = sum(1 for outcome in outcomes if outcome.reason == "unknown")
+    if not unknown:
+        return
+    budget: FailureBudget = current_app.extensions["loyalty.failure_budget"]
+    keys = [_key()] + ([f"member:{member_id}"] if member_id is not None else [])
+    waits = [budget.spend(key) for _ in range(unknown) for key in keys]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None and refuse:
+        raise _too_many(wait)

@@ -524,3 +524,34 @@ def test_a_coupons_qr_decodes_to_its_code(client, session, marketer):
     assert png.get_data()[:8] == b"\x89PNG\r\n\x1a\n"
     [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.get_data())).convert("L"))
     assert decoded.text == "QRCODE1"
+
+
+def test_guessing_coupon_codes_through_quotes_is_budgeted_but_valid_coupons_still_work(
+    client, session, keys, marketer, till, shopper, clock
+):
+    _member, qr = shopper
+    offer = new_offer(client, marketer, kind="amount_off", value=100)
+    shared(client, marketer, offer["id"], "REALCODE")
+    body = sale_body("q", qr, clock.now())
+    del body["external_id"], body["occurred_at"]
+    statuses = [
+        client.post(
+            f"{API}/pos/quote", headers=till.headers, json=body | {"coupon_codes": [f"GUESS{n}"]}
+        ).status_code
+        for n in range(32)
+    ]
+    # 30 failed look-ups a minute (LOYALTY_IDENTIFY_FAILURES_PER_MINUTE): the 31st is refused
+    assert statuses == [200] * 30 + [429] * 2
+    # the member scanned with a real coupon is still served
+    real = client.post(
+        f"{API}/pos/quote", headers=till.headers, json=body | {"coupon_codes": ["REALCODE"]}
+    )
+    assert real.status_code == 200
+    assert real.get_json()["coupons"][0]["applied"] is True
+    # and the same member guessing from another till is refused: the member's budget is spent
+    other = make_till(session, clock, store_code="SECOND")
+    again = client.post(
+        f"{API}/pos/quote", headers=other.headers, json=body | {"coupon_codes": ["GUESSAGAIN"]}
+    )
+    assert again.status_code == 429
+    assert again.headers["Retry-After"]
