@@ -14,11 +14,25 @@ from api.offers import views as offers
 from api.openapi import create_api
 from api.pos import views as pos
 from api.program import views as program
+from api.referrals import views as referrals
 from api.reports import views as reports
 from api.rules import views as rules
 from api.tiers import views as tiers
 
-BLUEPRINTS = (pos, members, cards, ledger, tiers, rules, program, reports, keys, offers, coupons)
+BLUEPRINTS = (
+    pos,
+    members,
+    cards,
+    ledger,
+    tiers,
+    rules,
+    program,
+    reports,
+    keys,
+    offers,
+    coupons,
+    referrals,
+)
 
 
 def register_api(app: Flask) -> None:

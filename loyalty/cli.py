@@ -23,6 +23,7 @@ from loyalty.jobs import commands as jobs_commands
 from loyalty.ledger import commands as ledger_commands
 from loyalty.members import commands as members_commands
 from loyalty.program import ensure_program
+from loyalty.referrals import commands as referrals_commands
 from loyalty.reports import commands as reports_commands
 from loyalty.rules import commands as rules_commands
 from loyalty.settings import load_settings
@@ -184,6 +185,7 @@ for _area in (
     jobs_commands,
     ledger_commands,
     members_commands,
+    referrals_commands,
     reports_commands,
     rules_commands,
     staff_commands,

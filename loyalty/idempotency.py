@@ -33,9 +33,16 @@ T = TypeVar("T")
 CLIENT_ID = re.compile(r"\A[\x21-\x7e]{1,64}\Z")
 
 
+# Request fields added after requests were first stored: left out while empty, so a request
+# recorded before they existed keeps its fingerprint (and its replay).
+ADDED_LATER = frozenset({"referral_code", "payment_fingerprint"})
+
+
 def fingerprint(request: Any) -> str:
     """SHA-256 of the request's canonical JSON (a dataclass or a mapping)."""
     body = plain(request) if is_dataclass(request) and not isinstance(request, type) else request
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if not (k in ADDED_LATER and v is None)}
     canonical = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

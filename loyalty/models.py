@@ -17,6 +17,14 @@ from loyalty.ledger.models import LotDraw, PointAccount, PointEntry, PointLot
 from loyalty.members.models import ConsentEvent, Member
 from loyalty.messaging.models import OutboxMessage
 from loyalty.program import Program
+from loyalty.referrals.models import (
+    MemberReferralCode,
+    Referral,
+    ReferralContact,
+    ReferralLinkOpen,
+    ReferralPaymentFingerprint,
+    ReferralSettings,
+)
 from loyalty.rules.models import EarnAward, EarnRule
 from loyalty.sales.models import Sale, SaleLine, SaleReturn
 from loyalty.staff.models import StaffKey
@@ -38,6 +46,7 @@ __all__ = [
     "JobRun",
     "LotDraw",
     "Member",
+    "MemberReferralCode",
     "MemberTier",
     "Offer",
     "OutboxMessage",
@@ -45,6 +54,11 @@ __all__ = [
     "PointEntry",
     "PointLot",
     "Program",
+    "Referral",
+    "ReferralContact",
+    "ReferralLinkOpen",
+    "ReferralPaymentFingerprint",
+    "ReferralSettings",
     "Reward",
     "RewardClaim",
     "Sale",

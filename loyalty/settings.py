@@ -29,6 +29,13 @@ class LookupKeys:
     card_key: str
     phone_region: str
     previous_card_keys: tuple[str, ...] = ()
+    # keys the digests of enrolled contacts (referral fraud checks); derived from the secret key
+    contact_key: str = ""
+
+    @property
+    def contacts(self) -> str:
+        """The key of contact digests (one derived from the card key when none was given)."""
+        return self.contact_key or derived_key(self.card_key, "referral contacts")
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,12 @@ class Settings:
 
     @property
     def lookup_keys(self) -> LookupKeys:
-        return LookupKeys(self.card_key, self.phone_region, self.previous_card_keys)
+        return LookupKeys(
+            self.card_key,
+            self.phone_region,
+            self.previous_card_keys,
+            derived_key(self.secret_key, "referral contacts"),
+        )
 
 
 def derived_key(secret: str, purpose: str) -> str:

@@ -48,6 +48,15 @@ class EnrolSchema(StrictSchema):
         validate=validate.Length(max=64),
         metadata={"description": "a pre-printed card handed over now; omit to issue a new one"},
     )
+    referral_code = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={
+            "description": "a friend's referral code; a refused referral does not stop the "
+            "enrolment (see GET /members/{id}/referral)"
+        },
+    )
 
     @post_load
     def _enrolment(self, data: dict[str, Any], **_: object) -> Enrolment:

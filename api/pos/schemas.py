@@ -90,10 +90,24 @@ class SaleSchema(_BasketFields):
     occurred_at = fields.AwareDateTime(
         required=True, validate=validate.Range(min=EARLIEST_SALE, max=LATEST_SALE)
     )
+    payment_fingerprint = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={
+            "description": "the POS's token for the payment card (never the card number): a "
+            "referral paid with the referrer's own card is refused"
+        },
+    )
 
     @post_load
     def _sale(self, data: dict[str, Any], **_: object) -> SaleRequest:
-        return SaleRequest(data["external_id"], data["occurred_at"], _basket(data))
+        return SaleRequest(
+            data["external_id"],
+            data["occurred_at"],
+            _basket(data),
+            payment_fingerprint=data["payment_fingerprint"],
+        )
 
 
 class IdentifySchema(StrictSchema):

@@ -29,6 +29,7 @@ from loyalty.members.contacts import (
 )
 from loyalty.members.errors import MemberBlocked, UnknownMember
 from loyalty.members.models import Member, MemberStatus
+from loyalty.referrals.services import pending_referral
 from loyalty.settings import LookupKeys
 from loyalty.stores.access import TillViewer
 from loyalty.tiers.models import MemberTier, Tier, TierView
@@ -71,6 +72,7 @@ class Identification:
     card_id: int | None = None  # the card scanned, kept with the sale
     coupons: tuple[WalletCoupon, ...] = field(default=())
     has_coupons: bool = False  # whether `coupons` would list any (read only when asked)
+    pending_referral: bool = False  # a friend whose first qualifying purchase is awaited
     scanned_coupon: WalletCoupon | None = None  # when the code scanned was the member's coupon
 
     @property
@@ -93,6 +95,7 @@ _MEMBER_COLUMNS = (
     PointAccount.pending,
     matured_points(PointAccount.member_id).label("matured"),
     has_coupons(Member.id).label("has_coupons"),
+    pending_referral(Member.id).label("pending_referral"),
     MemberTier.floor_until,
     *(
         getattr(tier, column).label(f"{prefix}_{column}")
@@ -146,6 +149,7 @@ def _identification(
         enrolled_store_id=row.enrolled_store_id,
         matured=int(row.matured),
         has_coupons=bool(row.has_coupons),
+        pending_referral=bool(row.pending_referral),
     )
 
 

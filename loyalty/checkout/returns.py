@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty.checkout.referrals import after_full_return
 from loyalty.checkout.results import ReturnResult, VoidResult
 from loyalty.coupons.till import give_back
 from loyalty.idempotency import IdempotencyConflict, fingerprint
@@ -112,6 +113,8 @@ def record_return(
         now=now,
     )
     sale.status = SaleStatus.RETURNED if everything else SaleStatus.PARTIALLY_RETURNED
+    if everything:
+        after_full_return(session, sale_id=sale.id, actor=terminal.actor, now=now)
     result = ReturnResult(
         coupons_returned=give_back(session, sale.id, now) if everything else 0,
         external_id=request.external_id,
@@ -152,6 +155,7 @@ def void_sale(
         now=now,
     )
     sale.status = SaleStatus.VOIDED
+    after_full_return(session, sale_id=sale.id, actor=terminal.actor, now=now)
     result = VoidResult(
         coupons_returned=give_back(session, sale.id, now),
         sale_external_id=sale.external_id,

@@ -18,6 +18,7 @@ from loyalty.checkout.identify import (
     identify_by_id,
     identify_or_coupon,
 )
+from loyalty.checkout.referrals import after_sale
 from loyalty.checkout.results import (
     CouponOutcome,
     LineDiscount,
@@ -67,6 +68,8 @@ class SaleRequest:
     external_id: str
     occurred_at: datetime
     basket: Basket
+    # the POS's fingerprint of the payment card (a referral paid with the referrer's is refused)
+    payment_fingerprint: str | None = None
 
 
 def _resolve_member(
@@ -576,6 +579,18 @@ def record_sale(
         standing = _standing_after(
             session, prepared, kept_total=kept_total, request=request, now=now
         )
+        if buyer.pending_referral or request.payment_fingerprint:
+            after_sale(
+                session,
+                program,
+                member_id=buyer.member_id,
+                sale_id=sale_id,
+                kept_total=kept_total,
+                occurred_at=request.occurred_at,
+                payment_fingerprint=request.payment_fingerprint,
+                actor=terminal.actor,
+                now=now,
+            )
         next_visit = issue_next_visit(
             session,
             config_version=program.config_version,

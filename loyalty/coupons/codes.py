@@ -330,6 +330,11 @@ def _charset_problems(charset: str, *, check: bool) -> list[str]:
         )
     if check and len(alphabet) % 2:
         problems.append("a check character needs an even number of characters (Luhn mod N)")
+    alike = sorted(f"{a}/{b}" for a, b in LOOK_ALIKES.items() if a in alphabet and b in alphabet)
+    if alike:
+        problems.append(
+            f"{', '.join(alike)} look alike: a cashier could not tell them apart; keep one of each"
+        )
     return problems
 
 

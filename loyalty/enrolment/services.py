@@ -13,9 +13,11 @@ from loyalty.cards.services import CardView, activate_card, card_view, issue_car
 from loyalty.idempotency import Idempotency, once
 from loyalty.ledger.models import EntryKind
 from loyalty.ledger.services import credit, open_account
+from loyalty.members.models import Member
 from loyalty.members.services import Enrolment, register
 from loyalty.profiles.services import MemberProfile, profile_of, visible_member
 from loyalty.program import get_program
+from loyalty.referrals.services import Fingerprints, record_referral, remember_contacts
 from loyalty.results import Outcome
 from loyalty.rules.engine import EarnContext, RuleKind, signup_points
 from loyalty.rules.pricing import default_rate
@@ -47,6 +49,7 @@ def enrol(
         )
     else:
         card = issue_card(session, member_id=member.id, now=now)
+    _referral(session, member, enrolment, keys=keys, card_number=card.number, now=now)
     record(
         session,
         actor=actor,
@@ -59,6 +62,35 @@ def enrol(
     )
     session.flush()
     return profile_of(session, member, card_key=keys.card_key, now=now)
+
+
+def _referral(
+    session: Session,
+    member: Member,
+    enrolment: Enrolment,
+    *,
+    keys: LookupKeys,
+    card_number: str,
+    now: datetime,
+) -> None:
+    """Remember the new member's contacts (keyed digests, for the referral fraud checks), and
+    record the referral when they came with a friend's code. A refused referral does not stop
+    the enrolment: it is kept with its reason (GET /members/{id}/referral)."""
+    key = keys.contacts
+    if enrolment.referral_code:
+        record_referral(
+            session,
+            referee_id=member.id,
+            code=enrolment.referral_code,
+            now=now,
+            fingerprints=Fingerprints(
+                email=member.email, phone=member.phone, card_number=card_number
+            ),
+            contact_key=key,
+        )
+    remember_contacts(
+        session, member_id=member.id, email=member.email, phone=member.phone, key=key, now=now
+    )
 
 
 def _welcome(

@@ -35,6 +35,7 @@ class Enrolment:
     sms_consent: bool = False
     acquisition_source: str | None = None
     card_code: str | None = None  # a pre-printed card handed over at the till
+    referral_code: str | None = None  # a friend's code: "friend brings friend"
 
 
 def _clean_name(name: str) -> str:

@@ -18,6 +18,7 @@ from loyalty.members.contacts import mask_email, mask_phone
 from loyalty.members.errors import UnknownMember
 from loyalty.members.models import ConsentEvent, Member
 from loyalty.members.services import MemberChanges, consent_history, get_member, update_member
+from loyalty.referrals.services import remember_contacts
 from loyalty.sales.models import Sale
 from loyalty.sales.services import SaleView, sale_views, with_lines
 from loyalty.settings import LookupKeys
@@ -191,6 +192,15 @@ def change_member(
     visible_member(session, member_id, viewer)
     member = update_member(
         session, member_id, changes, phone_region=keys.phone_region, actor=actor, now=now
+    )
+    # a new contact is remembered too (the referral guards know it from now on)
+    remember_contacts(
+        session,
+        member_id=member.id,
+        email=member.email,
+        phone=member.phone,
+        key=keys.contacts,
+        now=now,
     )
     shown = profile_of(session, member, card_key=keys.card_key, now=now)
     return shown if viewer is None else for_cashier(shown)

@@ -63,7 +63,7 @@ class ReferralSettings(Base):
         CheckConstraint(
             "qualify_within_days > 0 AND reversal_window_days >= 0", name="windows_valid"
         ),
-        CheckConstraint("monthly_cap IS NULL OR monthly_cap >= 0", name="cap_not_negative"),
+        CheckConstraint("monthly_cap IS NULL OR monthly_cap > 0", name="cap_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -148,7 +148,7 @@ class Referral(Base):
 
 class ReferralContact(Base):
     """A keyed digest (HMAC-SHA256) of every email and phone number a member enrolled with,
-    and of the member who had it first. A digest is not reversible personal data: without the
+    one row per member who had it. A digest is not reversible personal data: without the
     key nobody can tell which contact it came from, and even with it only by guessing the
     contact. It is kept after an erasure, on purpose: it is how the programme tells that a
     "new" member with a referral code was a member before (a fraud check, a legitimate
@@ -157,8 +157,10 @@ class ReferralContact(Base):
     __tablename__ = "referral_contacts"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False, index=True
+    )
     kind: Mapped[str] = mapped_column(String(8))
-    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -27,6 +27,7 @@ class Scope(StrEnum):
     METRICS = "metrics"  # /metrics
     KEYS = "keys"  # tills' keys (list, rotate, revoke) and the list of staff keys
     OFFERS = "offers"  # offers, coupons, code batches and the rewards catalogue
+    REFERRALS = "referrals"  # referral terms, the list of referrals and the programme's funnel
 
 
 @dataclass(frozen=True)

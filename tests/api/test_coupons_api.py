@@ -361,6 +361,7 @@ def test_unique_codes_are_made_to_the_pattern_without_look_alikes_and_exported_f
         ({"count": 0, "length": 8}, "count"),
         ({"count": 5, "length": 8, "prefix": "'; DROP TABLE coupons;--"}, "prefix"),
         ({"count": 5, "length": 8, "charset": "AAB"}, "charset"),
+        ({"count": 5, "length": 8, "charset": "0O123456789"}, "charset"),
     ],
 )
 def test_a_bad_generation_spec_is_refused_with_the_field_and_nothing_made(

@@ -375,3 +375,10 @@ def test_a_code_longer_than_its_column_is_refused():
 def test_every_problem_is_reported_at_once():
     spec = CodeSpec(pattern="a b", charset="aA", prefix="'; DROP TABLE coupons;--", postfix="x")
     assert set(errors_of(spec, 0)) == {"pattern", "charset", "prefix", "postfix", "count"}
+
+
+@pytest.mark.parametrize("charset", ["0O123", "1ILX", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"])
+def test_a_charset_with_characters_that_look_alike_is_refused(charset: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        CodeSpec(length=8, charset=charset).validate(1)
+    assert any("look alike" in message for message in refused.value.errors["charset"])
