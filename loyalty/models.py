@@ -5,6 +5,7 @@ from loyalty.cards.models import Card, CardBatch
 from loyalty.coupons.models import (
     CodeBatch,
     Coupon,
+    CouponAssignment,
     CouponRedemption,
     Offer,
     Reward,
@@ -39,6 +40,7 @@ __all__ = [
     "CodeBatch",
     "ConsentEvent",
     "Coupon",
+    "CouponAssignment",
     "CouponRedemption",
     "EarnAward",
     "EarnRule",

@@ -53,8 +53,21 @@ class BatchSchema(Schema):
 
 class AssignSchema(StrictSchema):
     member_ids = fields.List(
-        positive_id(), required=True, validate=validate.Length(min=1, max=100_000)
+        positive_id(), required=True, validate=validate.Length(min=1, max=1_000_000)
     )
+
+
+class AssignmentSchema(Schema):
+    id = fields.Integer(required=True)
+    offer_id = fields.Integer(required=True)
+    requested = fields.Integer(required=True)
+    processed = fields.Integer(required=True)
+    assigned = fields.Integer(required=True)
+    already_had = fields.Integer(required=True)
+    not_members = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "queued, running, done"})
+    created_at = fields.AwareDateTime(required=True)
+    finished_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
 class AssignedSchema(Schema):

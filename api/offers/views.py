@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request, stream_with_context, url_for
+from flask import Response, jsonify, request, stream_with_context, url_for
 
 from api.coupons.schemas import CouponSchema
 from api.offers.schemas import (
     AssignedSchema,
+    AssignmentSchema,
     AssignSchema,
     BatchSchema,
     GenerateSchema,
@@ -172,10 +173,38 @@ def export(batch_id: int) -> Response:
 @blp.staff(Scope.OFFERS)
 @blp.arguments(AssignSchema())
 @blp.response(200, AssignedSchema)
+@blp.alt_response(
+    202, schema=AssignmentSchema, description="the list is being worked through by a job"
+)
 @blp.problems(404)
-def assign(args: dict[str, Any], offer_id: int) -> services.Assigned:
+def assign(args: dict[str, Any], offer_id: int) -> Any:
     """Give each listed member a coupon of the offer (it shows in their wallet and at the
-    till). Assigning again gives nobody a second one."""
-    return services.assign_coupons(
-        context.session(), offer_id, args["member_ids"], actor=auth.actor(), now=context.now()
-    )
+    till). Assigning again gives nobody a second one. Up to 5,000 members are given theirs at
+    once (200); a longer list goes to the `assign-coupons` job (202, its progress at the
+    Location). Lists of millions: `loyalty coupons assign` with a file."""
+    session, ids = context.session(), args["member_ids"]
+    if len(ids) <= services.ASSIGN_BATCH:
+        return services.assign_coupons(
+            session, offer_id, ids, actor=auth.actor(), now=context.now()
+        )
+    job = services.request_assignment(session, offer_id, ids, actor=auth.actor(), now=context.now())
+    settings = context.settings()
+
+    def start() -> None:
+        submit("assign-coupons", settings=settings, background=True)
+
+    after_commit(start)
+    # a shape of its own (the 200's is what was given): answered as it is
+    response = jsonify(AssignmentSchema().dump(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for(".assignment", assignment_id=job.id)
+    return response
+
+
+@blp.route("/assignments/<int:assignment_id>", methods=["GET"])
+@blp.staff(Scope.OFFERS)
+@blp.response(200, AssignmentSchema)
+@blp.problems(404)
+def assignment(assignment_id: int) -> services.AssignmentView:
+    """How far an assignment has got: `processed` of `requested` members."""
+    return services.get_assignment(context.session(), assignment_id)

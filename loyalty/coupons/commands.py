@@ -162,14 +162,27 @@ def generate(  # noqa: PLR0917 - one option per part of the spec
 @click.argument("members", metavar="IDS.txt", type=JSON_FILE)
 def assign(offer_id: int, members: Path) -> None:
     """Each member id in IDS.txt (one per line) gets a coupon of the offer; members who had
-    one from an earlier assignment get no second one."""
+    one from an earlier assignment get no second one. Committed a batch at a time with a
+    progress bar on stderr; an interrupted run resumes with `loyalty run-jobs`."""
     lines = members.read_text(encoding="utf-8").split()
     ids = [int(line) for line in lines if line.isdigit()]
     with unit_of_work() as session:
-        done = services.assign_coupons(session, offer_id, ids, actor=actor(), now=clock.now())
+        try:
+            job = services.request_assignment(
+                session, offer_id, ids, actor=actor(), now=clock.now()
+            )
+        except DomainError as exc:
+            click.echo(refusal(str(members), exc), err=True)
+            sys.exit(1)
+        session.commit()
+        with click.progressbar(length=job.requested, label="members", file=sys.stderr) as bar:
+            services.assign_pending(
+                session, clock.now, checkpoint=session.commit, progress=bar.update
+            )
+        done = services.get_assignment(session, job.id)
     click.echo(
         f"{done.assigned:,} assigned, {done.already_had:,} already had one, "
-        f"{len(done.not_members):,} not active members"
+        f"{done.not_members:,} not active members"
     )
 
 

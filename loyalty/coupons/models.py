@@ -173,6 +173,26 @@ class CodeBatch(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class CouponAssignment(Base):
+    """A marketer's list of members to give a coupon of an offer, worked through by the
+    `assign-coupons` job a batch at a time (its progress here)."""
+
+    __tablename__ = "coupon_assignments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("offers.id"), index=True)
+    member_ids: Mapped[list[int]] = mapped_column(JSON)
+    requested: Mapped[int] = mapped_column(BigInteger)
+    processed: Mapped[int] = mapped_column(BigInteger, default=0)
+    assigned: Mapped[int] = mapped_column(BigInteger, default=0)
+    already_had: Mapped[int] = mapped_column(BigInteger, default=0)
+    not_members: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # running, done
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class Reward(Base):
     """In the rewards catalogue: a coupon of `offer_id` members buy with points."""
 

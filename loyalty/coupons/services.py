@@ -21,6 +21,7 @@ from loyalty.coupons.discounts import Benefit
 from loyalty.coupons.models import (
     CodeBatch,
     Coupon,
+    CouponAssignment,
     CouponRedemption,
     CouponSource,
     CouponStatus,
@@ -34,10 +35,11 @@ from loyalty.errors import Conflict, InvalidInput, NotFound
 from loyalty.members.models import Member, MemberStatus
 
 GENERATION_BATCH = 20_000
+ASSIGN_BATCH = 5_000  # members given coupons in one request, or in one batch of the job
 MAX_KEY = 64  # characters of a normalised code
 SHARED_LENGTH = (3, 32)
 GIVE_UP_AFTER = 20  # batches in a row that found no free code
-MAX_ASSIGN = 100_000  # members in one assignment request; larger lists go through a job
+MAX_ASSIGN = 5_000_000  # members in one list for the assign-coupons job
 
 
 @dataclass(frozen=True)
@@ -246,30 +248,12 @@ def assign_coupons(
     """Give each listed member a coupon of the offer; a member who already has one from an
     assignment of this offer gets no second one (a unique index holds it, races included)."""
     offer = _live_offer(session, offer_id)
-    if len(member_ids) > MAX_ASSIGN:
-        raise InvalidInput(f"at most {MAX_ASSIGN:,} members at a time", field="member_ids")
-    wanted = sorted({m for m in member_ids if 0 < m <= MAX_ID})
-    members = set(
-        session.scalars(
-            select(Member.id).where(Member.id.in_(wanted), Member.status == MemberStatus.ACTIVE)
+    if len(member_ids) > ASSIGN_BATCH:
+        raise InvalidInput(
+            f"at most {ASSIGN_BATCH:,} members at once; more with request_assignment",
+            field="member_ids",
         )
-    )
-    have = set(
-        session.scalars(
-            select(Coupon.member_id).where(
-                Coupon.offer_id == offer.id,
-                Coupon.source == CouponSource.ASSIGNED,
-                Coupon.member_id.in_(members),
-            )
-        )
-    )
-    rows = []
-    spec = CodeSpec(length=10)
-    rng = secrets.SystemRandom()
-    for member_id in sorted(members - have):
-        code = spec.generate(rng)
-        rows.append(_row(offer.id, code, CouponSource.ASSIGNED, now, member_id))
-    made = _insert_new(session, rows) if rows else 0
+    done = _assign_batch(session, offer, member_ids, now)
     record(
         session,
         actor=actor,
@@ -277,14 +261,183 @@ def assign_coupons(
         subject_type="offer",
         subject_id=offer.id,
         now=now,
-        assigned=made,
-        already_had=len(members) - made,
+        assigned=done.assigned,
+        already_had=done.already_had,
     )
+    return done
+
+
+def _assign_batch(session: Session, offer: Offer, member_ids: list[int], now: datetime) -> Assigned:
+    """One coupon of `offer` for each active member listed who has none from an assignment; a
+    code that clashes with another coupon's is drawn again."""
+    wanted = sorted({m for m in member_ids if 0 < m <= MAX_ID})
+    members = set(
+        session.scalars(
+            select(Member.id).where(Member.id.in_(wanted), Member.status == MemberStatus.ACTIVE)
+        )
+    )
+    spec = CodeSpec(length=10)
+    rng = secrets.SystemRandom()
+    made = 0
+    for _attempt in range(GIVE_UP_AFTER):
+        have = set(
+            session.scalars(
+                select(Coupon.member_id).where(
+                    Coupon.offer_id == offer.id,
+                    Coupon.source == CouponSource.ASSIGNED,
+                    Coupon.member_id.in_(members),
+                )
+            )
+        )
+        missing = sorted(members - have)
+        if not missing:
+            break
+        rows = [
+            _row(offer.id, spec.generate(rng), CouponSource.ASSIGNED, now, member_id)
+            for member_id in missing
+        ]
+        made += _insert_new(session, rows)
     return Assigned(
         assigned=made,
         already_had=len(members) - made,
         not_members=sorted(set(member_ids) - members),
     )
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    id: int
+    offer_id: int
+    requested: int
+    processed: int
+    assigned: int
+    already_had: int
+    not_members: int
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _assignment_view(job: CouponAssignment) -> AssignmentView:
+    return AssignmentView(
+        job.id,
+        job.offer_id,
+        job.requested,
+        job.processed,
+        job.assigned,
+        job.already_had,
+        job.not_members,
+        job.status,
+        job.created_at,
+        job.finished_at,
+    )
+
+
+def request_assignment(
+    session: Session, offer_id: int, member_ids: list[int], *, actor: str, now: datetime
+) -> AssignmentView:
+    """A list of any length, for the `assign-coupons` job (ASSIGN_BATCH members a batch)."""
+    offer = _live_offer(session, offer_id)
+    if not member_ids:
+        raise InvalidInput("name at least one member", field="member_ids")
+    if len(member_ids) > MAX_ASSIGN:
+        raise InvalidInput(f"at most {MAX_ASSIGN:,} members in one list", field="member_ids")
+    job = CouponAssignment(
+        offer_id=offer.id,
+        member_ids=list(member_ids),
+        requested=len(member_ids),
+        processed=0,
+        assigned=0,
+        already_had=0,
+        not_members=0,
+        status="queued",
+        actor=actor,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="coupon.assign_list",
+        subject_type="offer",
+        subject_id=offer.id,
+        now=now,
+        assignment_id=job.id,
+        requested=job.requested,
+    )
+    return _assignment_view(job)
+
+
+def get_assignment(session: Session, assignment_id: int) -> AssignmentView:
+    job = session.get(CouponAssignment, assignment_id) if 0 < assignment_id <= MAX_ID else None
+    if job is None:
+        raise NotFound(f"no assignment has id {assignment_id}", field="assignment_id")
+    return _assignment_view(job)
+
+
+def members_to_assign(session: Session, _now: datetime) -> int:
+    """How many listed members the unfinished assignments still have (for a progress bar)."""
+    return int(
+        session.scalar(
+            select(
+                func.coalesce(func.sum(CouponAssignment.requested - CouponAssignment.processed), 0)
+            ).where(CouponAssignment.status.in_(("queued", "running")))
+        )
+        or 0
+    )
+
+
+def assign_pending(
+    session: Session,
+    now: Callable[[], datetime],
+    *,
+    checkpoint: Callable[[], None],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """The job: every unfinished assignment, oldest first, ASSIGN_BATCH members at a time,
+    each batch committed with its counts (an interrupted one resumes where it stopped; a
+    member is never given a second coupon). How many coupons were given."""
+    given = 0
+    for job_id in list(
+        session.scalars(
+            select(CouponAssignment.id)
+            .where(CouponAssignment.status.in_(("queued", "running")))
+            .order_by(CouponAssignment.id)
+        )
+    ):
+        job = session.get_one(CouponAssignment, job_id)
+        offer = session.get_one(Offer, job.offer_id)
+        job.status = "running"
+        while job.processed < job.requested:
+            batch = job.member_ids[job.processed : job.processed + ASSIGN_BATCH]
+            done = (
+                _assign_batch(session, offer, batch, now())
+                if offer.status == OfferStatus.ACTIVE
+                else Assigned(0, 0, [])
+            )
+            job.processed += len(batch)
+            job.assigned += done.assigned
+            job.already_had += done.already_had
+            job.not_members += len(done.not_members)
+            given += done.assigned
+            checkpoint()
+            if progress is not None:
+                progress(len(batch))
+        job.status, job.finished_at = "done", now()
+        record(
+            session,
+            actor=job.actor,
+            action="coupon.assign",
+            subject_type="offer",
+            subject_id=offer.id,
+            now=now(),
+            assignment_id=job.id,
+            assigned=job.assigned,
+            already_had=job.already_had,
+        )
+        checkpoint()
+    return given
 
 
 def _row(

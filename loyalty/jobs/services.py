@@ -97,6 +97,15 @@ def _generate(
     return f"generated {counted(made, 'coupon code')}"
 
 
+def _assign(
+    session: Session, _now: datetime, _settings: Settings, progress: Progress | None
+) -> str:
+    given = coupon_jobs.assign_pending(
+        session, SystemClock().now, checkpoint=session.commit, progress=progress
+    )
+    return f"gave {counted(given, 'coupon')} to the members of marketers' lists"
+
+
 def _refund(
     session: Session, now: datetime, _settings: Settings, _progress: Progress | None
 ) -> str:
@@ -133,6 +142,7 @@ JOBS: dict[str, JobKind] = {
         JobKind("remind-expiring", _remind, None, 3_600),
         JobKind("send-outbox", _send, None, 60),
         JobKind("generate-codes", _generate, coupon_jobs.codes_to_generate, 60),
+        JobKind("assign-coupons", _assign, coupon_jobs.members_to_assign, 60),
         JobKind("refund-expired-rewards", _refund, None, 3_600),
         JobKind("review-tiers", _review, None, DAY_SECONDS),
     )

@@ -556,3 +556,44 @@ def test_guessing_coupon_codes_through_quotes_is_budgeted_but_valid_coupons_stil
     )
     assert again.status_code == 429
     assert again.headers["Retry-After"]
+
+
+def test_a_long_list_is_assigned_by_a_job_in_batches_and_running_it_again_gives_nobody_two(
+    client, session, keys, marketer, clock
+):
+    from loyalty.coupons.services import (  # noqa: PLC0415
+        ASSIGN_BATCH,
+        assign_pending,
+        get_assignment,
+    )
+
+    members = [make_member(session, keys, clock)[0].id for _ in range(3)]
+    offer = new_offer(client, marketer, name="For the list")
+    # past ASSIGN_BATCH ids: the request is queued for the job, not done in the request
+    ids = members + list(range(10**9, 10**9 + ASSIGN_BATCH))
+    queued = client.post(
+        f"{API}/offers/{offer['id']}/assignments", headers=marketer, json={"member_ids": ids}
+    )
+    assert queued.status_code == 202, queued.get_json()
+    assert queued.get_json()["status"] == "queued"
+    job_id = queued.get_json()["id"]
+    assert client.get(queued.headers["Location"], headers=marketer).get_json()["processed"] == 0
+
+    seen: list[int] = []
+    assign_pending(session, clock.now, checkpoint=session.flush, progress=seen.append)
+    done = get_assignment(session, job_id)
+    assert (done.status, done.processed, done.assigned) == ("done", len(ids), 3)
+    assert done.not_members == ASSIGN_BATCH
+    assert sum(seen) == len(ids)
+    assert len(seen) == 2  # two batches, each reported
+
+    again = client.post(
+        f"{API}/offers/{offer['id']}/assignments", headers=marketer, json={"member_ids": members}
+    )
+    assert again.get_json() == {"assigned": 0, "already_had": 3, "not_members": []}
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Coupon).where(Coupon.offer_id == offer["id"])
+        )
+        == 3
+    )

@@ -109,3 +109,26 @@ def test_a_reward_is_added_to_the_catalogue_and_listed_with_its_stock(
     assert_ok(listed)
     assert "Five off" in listed.stdout
     assert "500 off the basket" in listed.stdout
+
+
+def test_members_listed_in_a_file_are_given_a_coupon_once_with_progress(
+    url: str, db: Engine, tmp_path: Path
+) -> None:
+    from loyalty.clock import FixedClock  # noqa: PLC0415
+    from loyalty.db import session_scope  # noqa: PLC0415
+    from loyalty.settings import LookupKeys  # noqa: PLC0415
+    from tests.conftest import CARD_KEY, START  # noqa: PLC0415
+    from tests.factories import make_member  # noqa: PLC0415
+
+    keys = LookupKeys(CARD_KEY, "GB")
+    with session_scope(db) as session:
+        ids = [make_member(session, keys, FixedClock(START))[0].id for _ in range(3)]
+    offer_id = _offer(url, tmp_path)
+    listed = tmp_path / "ids.txt"
+    listed.write_text("\n".join(map(str, [*ids, 999_999_999])) + "\n")
+    first = loyalty(url, "coupons", "assign", str(offer_id), str(listed))
+    assert_ok(first)
+    assert "3 assigned, 0 already had one, 1 not active members" in first.stdout
+    assert "members" in first.stderr  # the progress bar
+    again = loyalty(url, "coupons", "assign", str(offer_id), str(listed))
+    assert "0 assigned, 3 already had one" in again.stdout

@@ -474,13 +474,15 @@ def test_run_jobs_runs_every_frequent_job_once_and_says_what_each_did(
         "remind-expiring",
         "send-outbox",
         "generate-codes",
+        "assign-coupons",
         "refund-expired-rewards",
     ]
     assert lines[1].startswith("expire-points: expired 100 points from 1 member,")
     assert lines[2].startswith("remind-expiring: queued 1 reminder ")
     assert lines[3].startswith("send-outbox: sent 1 message")
     assert lines[4] == "generate-codes: generated 0 coupon codes"
-    assert lines[5].startswith("refund-expired-rewards: gave back the points of 0 rewards")
+    assert lines[5] == "assign-coupons: gave 0 coupons to the members of marketers' lists"
+    assert lines[6].startswith("refund-expired-rewards: gave back the points of 0 rewards")
     assert again.stdout.startswith("expired 0 points from 0 members")
     assert _state(committed_url, seeded) == (0, 60, True)
     assert loyalty(committed_url, "check-ledger").exit_code == 0
