@@ -67,7 +67,7 @@ def test_the_home_page_shows_its_links_and_the_till_api_documentation_link_opens
     links = {
         "Till API documentation": "/api/docs",
         "OpenAPI document": "/api/openapi.json",
-        "Health": "/health",
+        "Health": "/health/ready",
     }
     for name, href in links.items():
         link = page.get_by_role("link", name=name)
