@@ -378,14 +378,15 @@ def get_assignment(session: Session, assignment_id: int) -> AssignmentView:
 
 def members_to_assign(session: Session, _now: datetime) -> int:
     """How many listed members the unfinished assignments still have (for a progress bar)."""
-    return int(
-        session.scalar(
-            select(
-                func.coalesce(func.sum(CouponAssignment.requested - CouponAssignment.processed), 0)
-            ).where(CouponAssignment.status.in_(("queued", "running")))
-        )
-        or 0
-    )
+    return _still_to_do(session, CouponAssignment, CouponAssignment.processed)
+
+
+UNFINISHED = ("queued", "running")
+
+
+def _still_to_do(session: Session, model: Any, done: Any) -> int:
+    left = func.coalesce(func.sum(model.requested - done), 0)
+    return int(session.scalar(select(left).where(model.status.in_(UNFINISHED))) or 0)
 
 
 def assign_pending(
@@ -402,7 +403,7 @@ def assign_pending(
     for job_id in list(
         session.scalars(
             select(CouponAssignment.id)
-            .where(CouponAssignment.status.in_(("queued", "running")))
+            .where(CouponAssignment.status.in_(UNFINISHED))
             .order_by(CouponAssignment.id)
         )
     ):
@@ -720,14 +721,7 @@ def cancel_coupon(session: Session, text: str, *, actor: str, now: datetime) -> 
 
 def codes_to_generate(session: Session, _now: datetime) -> int:
     """How many codes the batches waiting for the job still need (for a progress bar)."""
-    return int(
-        session.scalar(
-            select(func.coalesce(func.sum(CodeBatch.requested - CodeBatch.made), 0)).where(
-                CodeBatch.status.in_(("queued", "running"))
-            )
-        )
-        or 0
-    )
+    return _still_to_do(session, CodeBatch, CodeBatch.made)
 
 
 def generate_pending(
@@ -742,9 +736,7 @@ def generate_pending(
     made = 0
     for batch_id in list(
         session.scalars(
-            select(CodeBatch.id)
-            .where(CodeBatch.status.in_(("queued", "running")))
-            .order_by(CodeBatch.id)
+            select(CodeBatch.id).where(CodeBatch.status.in_(UNFINISHED)).order_by(CodeBatch.id)
         )
     ):
         before = get_batch(session, batch_id).made
