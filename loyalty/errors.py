@@ -34,6 +34,11 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
+class UnmatchedCode(InvalidInput):
+    """Text that is not a valid member's code and that no coupon has either: still a 422, but a
+    failed look-up (it could be a guessed coupon code), budgeted like an unknown card."""
+
+
 class Conflict(DomainError):
     """The request contradicts what is already recorded (an id reused for another body...)."""
 

@@ -15,9 +15,16 @@ from loyalty.cards.errors import CardBlocked, UnknownCard
 from loyalty.cards.models import Card, CardStatus
 from loyalty.cards.numbers import CARD_NUMBER_LENGTH, masked_card_number
 from loyalty.cards.services import card_number_from_code
-from loyalty.coupons.services import WalletCoupon, find_coupon, has_coupons, wallet, wallet_entry
+from loyalty.coupons.services import (
+    WalletCoupon,
+    find_coupon,
+    has_coupons,
+    usable_coupon,
+    wallet,
+    wallet_entry,
+)
 from loyalty.db import MAX_ID
-from loyalty.errors import InvalidInput, NotFound
+from loyalty.errors import InvalidInput, NotFound, UnmatchedCode
 from loyalty.ledger.models import PointAccount
 from loyalty.ledger.services import Balance, as_of, matured_points
 from loyalty.members.contacts import (
@@ -273,10 +280,14 @@ def identify_or_coupon(
     (with their wallet); a coupon for anyone answers with the coupon alone."""
     try:
         return identify(session, code, keys, now, viewer, with_wallet=with_wallet)
-    except (NotFound, UnknownCard, InvalidInput):
+    except (NotFound, UnknownCard, InvalidInput) as exc:
         found = find_coupon(session, code)
-        if found is None:
+        usable = found is not None and usable_coupon(*found)
+        if not usable:
+            if isinstance(exc, InvalidInput) and not isinstance(exc, UnmatchedCode):
+                raise UnmatchedCode(exc.detail, field="code") from exc
             raise
+    assert found is not None
     coupon, offer = found
     entry = wallet_entry(coupon, offer)
     if coupon.member_id is None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from loyalty.coupons.models import Coupon, CouponSource, CouponStatus, Offer, OfferStatus
-from loyalty.coupons.services import issue_coupon
+from loyalty.coupons.models import CouponSource, Offer, OfferStatus
+from loyalty.coupons.services import issue_coupon, take_back_issued
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import EntryKind
 from loyalty.program import ProgramSettings
@@ -40,7 +39,12 @@ def _rewarding(
             offer = session.get(Offer, offer_id)
             if offer is not None and offer.status == OfferStatus.ACTIVE:
                 issue_coupon(
-                    session, offer, member_id=member_id, source=CouponSource.REFERRAL, now=now
+                    session,
+                    offer,
+                    member_id=member_id,
+                    source=CouponSource.REFERRAL,
+                    now=now,
+                    sale_id=sale_id,
                 )
 
     return reward
@@ -59,17 +63,9 @@ def _taking_back(session: Session, *, sale_id: int, actor: str, now: datetime) -
                 now=now,
             )
         if offer_id is not None:
-            # the referral's coupon, if still unused, stops working
-            session.execute(
-                update(Coupon)
-                .where(
-                    Coupon.member_id == member_id,
-                    Coupon.offer_id == offer_id,
-                    Coupon.source == CouponSource.REFERRAL,
-                    Coupon.status == CouponStatus.ACTIVE,
-                    Coupon.uses == 0,
-                )
-                .values(status=CouponStatus.CANCELLED, cancelled_at=now)
+            # this referral's coupon (issued with this sale), if still unused, stops working
+            take_back_issued(
+                session, sale_id, now, source=CouponSource.REFERRAL, member_id=member_id
             )
 
     return take_back

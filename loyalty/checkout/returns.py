@@ -104,6 +104,8 @@ def record_return(
     sales.mark_returned(sale, request.lines)
     sale.kept_total = sales.paid_still_kept(sale)
     everything = all(line.returned_quantity == line.quantity for line in sale.lines)
+    # the coupons' rows before the member's account, in the order a sale locks them
+    coupons_returned = give_back(session, sale.id, now) if everything else 0
     taken = _take_back_points(
         session,
         sale,
@@ -116,7 +118,7 @@ def record_return(
     if everything:
         after_full_return(session, sale_id=sale.id, actor=terminal.actor, now=now)
     result = ReturnResult(
-        coupons_returned=give_back(session, sale.id, now) if everything else 0,
+        coupons_returned=coupons_returned,
         external_id=request.external_id,
         sale_external_id=sale.external_id,
         sale_status=sale.status,
@@ -146,6 +148,7 @@ def void_sale(
     if sale.status == SaleStatus.VOIDED and sale.void_result is not None:
         return Outcome(restored(sale.void_result, VoidResult), created=False)
     sales.refuse_closed(sale)
+    coupons_returned = give_back(session, sale.id, now)  # before the account, as a sale locks
     taken = _take_back_points(
         session,
         sale,
@@ -157,7 +160,7 @@ def void_sale(
     sale.status = SaleStatus.VOIDED
     after_full_return(session, sale_id=sale.id, actor=terminal.actor, now=now)
     result = VoidResult(
-        coupons_returned=give_back(session, sale.id, now),
+        coupons_returned=coupons_returned,
         sale_external_id=sale.external_id,
         sale_status=sale.status,
         points_reversed=taken.reversed,

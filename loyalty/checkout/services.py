@@ -26,7 +26,14 @@ from loyalty.checkout.results import (
     Quote,
     SaleResult,
 )
-from loyalty.coupons.till import Buyer, Checked, check_coupons, issue_next_visit, redeem_coupons
+from loyalty.coupons.till import (
+    Buyer,
+    Checked,
+    check_coupons,
+    issue_next_visit,
+    redeem_coupons,
+    refuse_unapplied,
+)
 from loyalty.errors import DomainError, InvalidInput
 from loyalty.idempotency import IdempotencyConflict, fingerprint
 from loyalty.ledger import services as ledger
@@ -313,6 +320,8 @@ def _prepare(
             zone=program.zone,
             per_basket=program.coupons_per_basket,
         )
+        if for_sale:
+            refuse_unapplied(checked)
     priced = price_basket(
         program,
         basket.lines,
@@ -594,6 +603,7 @@ def record_sale(
         next_visit = issue_next_visit(
             session,
             config_version=program.config_version,
+            sale_id=sale_id,
             member_id=buyer.member_id,
             paid=kept_total,
             store_code=terminal.store_code,

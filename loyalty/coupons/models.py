@@ -121,6 +121,8 @@ class Coupon(Base):
         BigInteger, ForeignKey("members.id"), nullable=True
     )
     batch_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # the sale that earned it (a next-visit or a referral coupon): its full return takes it back
+    issued_by_sale_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

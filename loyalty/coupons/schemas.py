@@ -25,11 +25,14 @@ def _codes() -> fields.List[Any]:
     )
 
 
-def _limit(**kwargs: Any) -> fields.Integer:
+INT32 = 2**31 - 1
+
+
+def _limit(*, most: int = 2**53, **kwargs: Any) -> fields.Integer:
     return fields.Integer(
         allow_none=True,
         load_default=None,
-        validate=validate.Range(min=1, max=2**53, error="must be at least 1, or null"),
+        validate=validate.Range(min=1, max=most, error=f"from 1 to {most:,}, or null"),
         **kwargs,
     )
 
@@ -53,9 +56,9 @@ class OfferDefinition(Schema):
     tiers = _codes()
     stores = _codes()
     segment_id = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(1))
-    uses_per_coupon = _limit()
-    uses_per_member = _limit()
-    uses_per_member_per_period = _limit()
+    uses_per_coupon = _limit(most=INT32)
+    uses_per_member = _limit(most=INT32)
+    uses_per_member_per_period = _limit(most=INT32)
     period = fields.String(
         allow_none=True, load_default=None, validate=validate.OneOf(["day", "week", "month"])
     )
@@ -70,7 +73,7 @@ class OfferDefinition(Schema):
     issue_at_sale_min = fields.Integer(
         allow_none=True, load_default=None, validate=validate.Range(min=0)
     )
-    coupon_valid_days = _limit()
+    coupon_valid_days = _limit(most=3650)
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -108,6 +111,9 @@ def _value_errors(data: dict[str, Any]) -> dict[str, list[str]]:
         errors["buy_quantity"] = ["buy X get Y free needs buy_quantity and free_quantity >= 1"]
     if data.get("cap") is not None and kind != DiscountKind.PERCENT_OFF:
         errors["cap"] = ["only a percentage has a cap"]
+    points = kind in (DiscountKind.EXTRA_POINTS, DiscountKind.POINTS_MULTIPLIER)
+    if points and data.get("target", Target.BASKET) != Target.BASKET:
+        errors["target"] = ["points offers apply to the whole basket"]
     return errors
 
 

@@ -96,10 +96,18 @@ def _until(coupon: Coupon, offer: Offer) -> datetime | None:
     return min(ends) if ends else None
 
 
+def uses_allowed(coupon: Coupon, offer: Offer) -> int | None:
+    """How often the coupon may be used: the offer's `uses_per_coupon`, and once when the
+    offer says nothing and the coupon was given to a member (assigned, a reward, a next-visit
+    or a referral coupon); None (no limit) for paper and shared codes the offer leaves open."""
+    if offer.uses_per_coupon is not None:
+        return offer.uses_per_coupon
+    return 1 if coupon.member_id is not None else None
+
+
 def _uses_left(coupon: Coupon, offer: Offer) -> int | None:
-    if offer.uses_per_coupon is None:
-        return None
-    return max(0, offer.uses_per_coupon - coupon.uses)
+    allowed = uses_allowed(coupon, offer)
+    return None if allowed is None else max(0, allowed - coupon.uses)
 
 
 def _uses(session: Session, coupon_ids: list[int]) -> dict[int, int]:
@@ -144,6 +152,12 @@ def find_coupon(session: Session, text: str) -> tuple[Coupon, Offer] | None:
     # the code as typed first, then with look-alikes mapped
     found = sorted(rows, key=lambda row: forms.index(row[0].key))
     return (found[0][0], found[0][1]) if found else None
+
+
+def usable_coupon(coupon: Coupon, offer: Offer) -> bool:
+    """Whether a scanned coupon may stand for its owner or a customer: neither it nor its offer
+    is stopped (a cancelled or archived coupon identifies nobody)."""
+    return coupon.status == CouponStatus.ACTIVE and offer.status == OfferStatus.ACTIVE
 
 
 def coupon_by_code(session: Session, text: str) -> CouponView:
@@ -210,8 +224,10 @@ def issue_coupon(
     now: datetime,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
+    sale_id: int | None = None,
 ) -> Coupon:
-    """One new unique code of `offer` (for a member, or on paper)."""
+    """One new unique code of `offer` (for a member, or on paper); `sale_id`: the sale that
+    earned it, whose full return takes it back while unused."""
     spec = CodeSpec(length=10)
     while True:
         code = spec.generate(secrets.SystemRandom())
@@ -228,6 +244,7 @@ def issue_coupon(
         uses=0,
         valid_from=valid_from,
         valid_until=valid_until,
+        issued_by_sale_id=sale_id,
         created_at=now,
     )
     session.add(coupon)
@@ -651,7 +668,8 @@ def wallet(session: Session, member_id: int, now: datetime) -> list[WalletCoupon
             or_(Coupon.valid_until.is_(None), Coupon.valid_until > now),
             or_(Offer.starts_at.is_(None), Offer.starts_at <= now),
             or_(Offer.ends_at.is_(None), Offer.ends_at > now),
-            or_(Offer.uses_per_coupon.is_(None), Coupon.uses < Offer.uses_per_coupon),
+            # a member's coupon is used once unless its offer says how often (uses_allowed)
+            Coupon.uses < func.coalesce(Offer.uses_per_coupon, 1),
         )
         .order_by(Coupon.id)
     ).all()
@@ -745,3 +763,28 @@ def generate_pending(
             - before
         )
     return made
+
+
+def take_back_issued(
+    session: Session,
+    sale_id: int,
+    now: datetime,
+    *,
+    source: CouponSource,
+    member_id: int | None = None,
+) -> int:
+    """The coupons of `source` a sale earned (next-visit, referral), when it comes back whole:
+    those not used yet stop working (`member_id`: only that member's). How many."""
+    query = update(Coupon).where(
+        Coupon.issued_by_sale_id == sale_id,
+        Coupon.source == source,
+        Coupon.status == CouponStatus.ACTIVE,
+        Coupon.uses == 0,
+    )
+    if member_id is not None:
+        query = query.where(Coupon.member_id == member_id)
+    session.flush()
+    cancelled = session.connection().execute(
+        query.values(status=CouponStatus.CANCELLED, cancelled_at=now)
+    )
+    return int(cancelled.rowcount)

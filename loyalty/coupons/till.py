@@ -42,8 +42,8 @@ from loyalty.coupons.models import (
     RedemptionStatus,
 )
 from loyalty.coupons.offers import POINTS_KINDS, benefit_of
-from loyalty.coupons.services import find_coupon, issue_coupon
-from loyalty.errors import Conflict
+from loyalty.coupons.services import find_coupon, issue_coupon, take_back_issued, uses_allowed
+from loyalty.errors import Conflict, NotFound
 from loyalty.rules.pricing import BasketLine
 from loyalty.versioned import VersionedCache
 
@@ -84,7 +84,7 @@ class Applied:
     discount: CouponDiscount
     limited_per_member: bool
     budget_left: int | None
-    counts_uses: bool  # the offer limits uses per coupon: the coupon's row counts them
+    uses_allowed: int | None  # uses of this coupon (None: no limit; its row counts them if set)
     guarded: bool  # the offer has a total, a budget or a limit per member: its row counts
 
 
@@ -215,7 +215,8 @@ def _refusal(
 
 
 def _used_up(coupon: Coupon, offer: Offer) -> bool:
-    return (offer.uses_per_coupon is not None and coupon.uses >= offer.uses_per_coupon) or (
+    allowed = uses_allowed(coupon, offer)
+    return (allowed is not None and coupon.uses >= allowed) or (
         offer.total_redemptions is not None and offer.redeemed_count >= offer.total_redemptions
     )
 
@@ -321,7 +322,7 @@ def check_coupons(
                 limited_per_member=offer.uses_per_member is not None
                 or offer.uses_per_member_per_period is not None,
                 budget_left=None if offer.budget is None else offer.budget - offer.budget_used,
-                counts_uses=offer.uses_per_coupon is not None,
+                uses_allowed=uses_allowed(coupon, offer),
                 guarded=guarded(offer),
             )
         )
@@ -348,6 +349,27 @@ class CouponUnavailable(Conflict):
     title = "Coupon no longer available"
 
 
+class UnknownCoupon(NotFound):
+    title = "No such coupon"
+
+
+def refuse_unapplied(checked: Checked) -> None:
+    """A sale applies every coupon it carries, or is not recorded: the customer was quoted
+    with them. An unknown code is a 404 (a failed look-up, budgeted like an unknown card);
+    any other refusal a 409 naming each coupon and why (used up meanwhile, expired, …). The
+    till quotes again without them."""
+    refused = [check for check in checked.checks if not check.applied]
+    if not refused:
+        return
+    messages = [f"{check.code}: {check.reason} ({check.message})" for check in refused]
+    errors = {"coupon_codes": messages}
+    if any(check.reason == "unknown" for check in refused):
+        raise UnknownCoupon("a coupon of the sale does not exist: see errors", errors=errors)
+    raise CouponUnavailable(
+        "a coupon of the sale does not apply (any more): quote the basket again", errors=errors
+    )
+
+
 def redeem_coupons(
     session: Session,
     applied: Sequence[Applied],
@@ -362,17 +384,18 @@ def redeem_coupons(
     took meanwhile refuses this sale whole (the caller's transaction rolls back)."""
     connection = session.connection()
     rows = []
-    for coupon in applied:
+    # rows are locked in one order (offer, then coupon) by every sale: no two sales deadlock
+    for coupon in sorted(applied, key=lambda a: (a.offer_id, a.coupon_id)):
         points = points_by_code.get(coupon.code, 0)
         spent = points if coupon.points_kind else coupon.discount.amount
         taken = (
-            not coupon.counts_uses
+            coupon.uses_allowed is None
             or connection.execute(
                 update(Coupon)
                 .where(
                     Coupon.id == coupon.coupon_id,
                     Coupon.status == CouponStatus.ACTIVE,
-                    Coupon.uses < _uses_per_coupon,
+                    Coupon.uses < coupon.uses_allowed,
                 )
                 .values(uses=Coupon.uses + 1)
             ).rowcount
@@ -434,7 +457,8 @@ _uses_per_coupon = (
 
 def give_back(session: Session, sale_id: int, now: datetime) -> int:
     """A full return or a void: every coupon the sale used can be used again, and its offer's
-    redemption and budget come back. How many coupons were given back."""
+    redemption and budget come back, and the next-visit coupons it earned, if unused, stop
+    working. How many coupons the sale had used were given back."""
     redemptions = list(
         session.scalars(
             select(CouponRedemption)
@@ -454,7 +478,9 @@ def give_back(session: Session, sale_id: int, now: datetime) -> int:
         connection.execute(
             update(Coupon)
             .where(
-                Coupon.id == redemption.coupon_id, Coupon.uses > 0, _uses_per_coupon.is_not(None)
+                Coupon.id == redemption.coupon_id,
+                Coupon.uses > 0,
+                _uses_per_coupon.is_not(None) | Coupon.member_id.is_not(None),
             )
             .values(uses=Coupon.uses - 1)
         )
@@ -469,6 +495,7 @@ def give_back(session: Session, sale_id: int, now: datetime) -> int:
             )
         )
     session.flush()
+    take_back_issued(session, sale_id, now, source=CouponSource.NEXT_VISIT)
     return len(redemptions)
 
 
@@ -511,6 +538,7 @@ def issue_next_visit(
     session: Session,
     *,
     config_version: str,
+    sale_id: int,
     member_id: int,
     paid: int,
     store_code: str | None,
@@ -542,6 +570,7 @@ def issue_next_visit(
             now=now,
             valid_from=tomorrow,
             valid_until=tomorrow + timedelta(days=offer.valid_days) if offer.valid_days else None,
+            sale_id=sale_id,
         )
         issued.append(coupon.code)
     return issued

@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from loyalty.cards.errors import DamagedCode
 from loyalty.cards.qr import looks_like_payload
-from loyalty.errors import DomainError, NotFound
+from loyalty.errors import DomainError, NotFound, UnmatchedCode
 from server.core.shared import SharedState
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -100,13 +100,16 @@ def _is_failed_lookup(exc: Exception) -> bool:
     """Unknown (a card, a member, a coupon, a sale) or forged: what a guess is answered."""
     if isinstance(exc, HTTPException):
         return exc.code == 404  # noqa: PLR2004
-    return isinstance(exc, NotFound | DamagedCode)
+    return isinstance(exc, NotFound | DamagedCode | UnmatchedCode)
 
 
 def _scanned() -> bool:
-    """Whether the request carries a QR payload (what a scanner reads, not what a person types)."""
+    """Whether the request carries a QR payload (what a scanner reads, not what a person types)
+    and no coupon code (typed, so possibly guessed)."""
     body = request.get_json(silent=True) if request.is_json else None
-    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or body.get("coupon_codes"):
+        return False
+    code = body.get("code")
     return isinstance(code, str) and looks_like_payload(code.strip())
 
 

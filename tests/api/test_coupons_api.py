@@ -527,7 +527,7 @@ def test_a_coupons_qr_decodes_to_its_code(client, session, marketer):
     assert decoded.text == "QRCODE1"
 
 
-def test_guessing_coupon_codes_through_quotes_is_budgeted_but_valid_coupons_still_work(
+def test_guessing_coupon_codes_through_quotes_and_sales_is_budgeted_and_a_card_still_scans(
     client, session, keys, marketer, till, shopper, clock
 ):
     _member, qr = shopper
@@ -539,23 +539,37 @@ def test_guessing_coupon_codes_through_quotes_is_budgeted_but_valid_coupons_stil
         client.post(
             f"{API}/pos/quote", headers=till.headers, json=body | {"coupon_codes": [f"GUESS{n}"]}
         ).status_code
-        for n in range(32)
+        for n in range(29)
     ]
+    # a sale with a code nobody has is not recorded, and counts as a failed look-up too
+    sold = client.post(
+        f"{API}/pos/transactions",
+        headers=till.headers,
+        json=sale_body("GUESS-SALE", qr, clock.now(), coupon_codes=["GUESSSALE"]),
+    )
+    assert_problem(sold, 404, "coupon_codes")
     # 30 failed look-ups a minute (LOYALTY_IDENTIFY_FAILURES_PER_MINUTE): the 31st is refused
-    assert statuses == [200] * 30 + [429] * 2
-    # the member scanned with a real coupon is still served
+    statuses += [
+        client.post(
+            f"{API}/pos/quote", headers=till.headers, json=body | {"coupon_codes": [f"MORE{n}"]}
+        ).status_code
+        for n in range(2)
+    ]
+    assert statuses == [200] * 29 + [429] * 2
+    # typed codes wait, the real one too (a till over budget could be guessing)...
     real = client.post(
         f"{API}/pos/quote", headers=till.headers, json=body | {"coupon_codes": ["REALCODE"]}
     )
-    assert real.status_code == 200
-    assert real.get_json()["coupons"][0]["applied"] is True
-    # and the same member guessing from another till is refused: the member's budget is spent
+    assert real.status_code == 429
+    assert real.headers["Retry-After"]
+    # ...while a scanned card without coupons is still served
+    assert client.post(f"{API}/pos/quote", headers=till.headers, json=body).status_code == 200
+    # and the member's own budget is spent: guessing for them from another till is refused
     other = make_till(session, clock, store_code="SECOND")
     again = client.post(
         f"{API}/pos/quote", headers=other.headers, json=body | {"coupon_codes": ["GUESSAGAIN"]}
     )
     assert again.status_code == 429
-    assert again.headers["Retry-After"]
 
 
 def test_a_long_list_is_assigned_by_a_job_in_batches_and_running_it_again_gives_nobody_two(
@@ -597,3 +611,110 @@ def test_a_long_list_is_assigned_by_a_job_in_batches_and_running_it_again_gives_
         )
         == 3
     )
+
+
+def test_a_reward_coupon_works_once_and_once_used_gives_no_points_back_when_cancelled(
+    client, session, marketer, till, shopper, clock
+):
+    member, qr = shopper
+    give_points(session, member.id, 300, clock.now())
+    offer = new_offer(client, marketer, kind="amount_off", value=500)  # no uses_per_coupon
+    reward = client.post(
+        f"{API}/rewards",
+        headers=marketer,
+        json={"name": "Five off", "offer_id": offer["id"], "points_cost": 300},
+    ).get_json()
+    claimed = client.post(
+        f"{API}/members/{member.id}/rewards", headers=till.headers, json={"reward_id": reward["id"]}
+    ).get_json()
+    code = claimed["coupon_code"]
+    assert sell(client, till, qr, [code], clock, "R-USE-1").status_code == 201
+    second = sell(client, till, qr, [code], clock, "R-USE-2")
+    assert_problem(second, 409, "coupon_codes")
+    assert "used_up" in second.get_json()["errors"]["coupon_codes"][0]
+    before = _balance_of(client, till, qr)
+    client.post(f"{API}/coupons/{code}/cancel", headers=marketer)
+    assert _balance_of(client, till, qr) == before  # used: nothing to give back
+
+
+def _balance_of(client, till, qr):
+    return client.post(f"{API}/pos/identify", headers=till.headers, json={"code": qr}).get_json()[
+        "balance"
+    ]
+
+
+def test_a_sale_refuses_a_coupon_that_no_longer_applies_instead_of_charging_full_price(
+    client, session, keys, marketer, till, shopper, clock
+):
+    _member, qr = shopper
+    offer = new_offer(client, marketer, kind="amount_off", value=500, total_redemptions=1)
+    shared(client, marketer, offer["id"], "LASTONE")
+    quoted = quote(client, till, qr, ["LASTONE"], clock)
+    assert quoted["total"] == SUBTOTAL - 500
+    other, card = make_member(session, keys, clock, store_id=till.terminal.store_id)
+    assert sell(client, till, qr_of(card, keys), ["LASTONE"], clock, "TAKES-IT").status_code == 201
+    late = sell(client, till, qr, ["LASTONE"], clock, "TOO-LATE")
+    problem = assert_problem(late, 409, "coupon_codes")
+    assert problem["errors"]["coupon_codes"] == ["LASTONE: used_up (this coupon has been used up)"]
+    assert client.get(f"{API}/pos/transactions/TOO-LATE", headers=till.headers).status_code == 404
+    assert other.id
+
+
+def test_all_digit_coupon_codes_guessed_at_identify_count_as_failed_look_ups(
+    client, marketer, till
+):
+    offer = new_offer(client, marketer)
+    made = client.post(
+        f"{API}/offers/{offer['id']}/code-batches",
+        headers=marketer,
+        json={"count": 10, "pattern": "####-####", "charset": "23456789"},
+    )
+    assert made.status_code == 201, made.get_json()
+    statuses = [
+        client.post(
+            f"{API}/pos/identify", headers=till.headers, json={"code": f"2345-{n:04d}"}
+        ).status_code
+        for n in range(32)
+    ]
+    assert set(statuses[:30]) <= {404, 422}
+    assert statuses[30:] == [429, 429]
+
+
+def test_a_cancelled_coupon_identifies_nobody(client, session, keys, marketer, till, clock):
+    member, _card = make_member(session, keys, clock, store_id=till.terminal.store_id)
+    offer = new_offer(client, marketer)
+    client.post(
+        f"{API}/offers/{offer['id']}/assignments",
+        headers=marketer,
+        json={"member_ids": [member.id]},
+    )
+    code = session.scalar(select(Coupon.code).where(Coupon.member_id == member.id))
+    client.post(f"{API}/coupons/{code}/cancel", headers=marketer)
+    found = client.post(f"{API}/pos/identify", headers=till.headers, json={"code": code})
+    assert found.status_code in (404, 422)
+
+
+def test_next_visit_coupons_of_a_voided_sale_stop_working(client, marketer, till, shopper, clock):
+    _member, qr = shopper
+    new_offer(
+        client, marketer, kind="amount_off", value=150, issue_at_sale_min=1000, coupon_valid_days=7
+    )
+    [code] = sell(client, till, qr, [], clock, "NV-1").get_json()["next_visit_coupons"]
+    assert client.post(f"{API}/pos/transactions/NV-1/void", headers=till.headers).status_code == 201
+    clock.advance(timedelta(days=1))
+    assert quote(client, till, qr, [code], clock)["coupons"][0]["reason"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"kind": "amount_off", "value": 10, "coupon_valid_days": 3_000_000}, "coupon_valid_days"),
+        ({"kind": "amount_off", "value": 10, "uses_per_coupon": 2**40}, "uses_per_coupon"),
+        ({"kind": "extra_points", "value": 10, "target": "items", "skus": ["X"]}, "target"),
+    ],
+)
+def test_limits_the_database_cannot_hold_and_points_on_items_are_refused(
+    client, session, marketer, fields, field
+):
+    response = client.post(f"{API}/offers", headers=marketer, json={"name": "Big"} | fields)
+    assert_problem(response, 422, field)

@@ -103,3 +103,20 @@ def test_no_more_rewards_are_claimed_than_there_are_in_stock(
         assert session.get_one(Reward, reward.id).claimed == 2
         assert session.scalar(select(func.count()).where(RewardClaim.reward_id == reward.id)) == 2
     _ledger_clean(race_engine)
+
+
+def test_sales_carrying_two_limited_coupons_in_either_order_do_not_deadlock(
+    live_app: Flask, race_engine: Engine, keys: LookupKeys
+):
+    _offer(race_engine, "ORDERXX", budget=10**9)
+    _offer(race_engine, "ORDERYY", budget=10**9)
+    posts = []
+    for n in range(THREADS):
+        till, _member, qr = committed_till_and_member(race_engine, keys)
+        codes = ["ORDERXX", "ORDERYY"] if n % 2 else ["ORDERYY", "ORDERXX"]
+        body = sale_body(f"RACE-ORDER-{n}", qr, START, coupon_codes=codes)
+        posts.append(Post("/api/v1/pos/transactions", body, till.headers))
+    responses = race(live_app, posts)
+    assert [r.status_code for r in responses] == [201] * THREADS, [
+        r.get_json() for r in responses if r.status_code != 201
+    ]
