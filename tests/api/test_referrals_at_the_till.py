@@ -145,3 +145,36 @@ def test_a_sale_sent_again_with_an_empty_payment_fingerprint_is_the_same_sale(
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_data() == first.get_data()
     assert member.id == first.get_json()["member_id"]
+
+
+def test_taking_back_one_referral_cancels_only_the_coupon_it_gave(
+    client: FlaskClient, session: Session, keys: LookupKeys, clock: FixedClock
+):
+    till = make_till(session, clock)
+    staff = staff_headers(session, clock, "offers", "referrals")
+    offer = client.post(
+        f"{API}/offers", headers=staff, json={"name": "Thanks", "kind": "amount_off", "value": 300}
+    ).get_json()
+    changed = client.patch(
+        f"{API}/referral-settings", headers=staff, json={"referrer_offer_id": offer["id"]}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    advocate, _card = make_member(session, keys, clock, store_id=till.terminal.store_id)
+    code = client.get(f"{API}/members/{advocate.id}/referral", headers=till.headers).get_json()[
+        "code"
+    ]
+    for n in range(2):
+        friend = _enrol_friend(client, till, code, email=f"friend{n}@example.com")
+        sold = client.post(
+            f"{API}/pos/transactions",
+            headers=till.headers,
+            json=sale_body(f"FRIEND-{n}", friend["cards"][0]["number"], clock.now()),
+        )
+        assert sold.status_code == 201, sold.get_json()
+    wallet = client.get(f"{API}/members/{advocate.id}/coupons", headers=till.headers).get_json()
+    assert len(wallet["coupons"]) == 2
+
+    client.post(f"{API}/pos/transactions/FRIEND-0/void", headers=till.headers)
+
+    wallet = client.get(f"{API}/members/{advocate.id}/coupons", headers=till.headers).get_json()
+    assert len(wallet["coupons"]) == 1
