@@ -28,7 +28,7 @@ from loyalty.referrals.models import (
 )
 from loyalty.rules.models import EarnAward, EarnRule
 from loyalty.sales.models import Sale, SaleLine, SaleReturn
-from loyalty.staff.models import StaffKey
+from loyalty.staff.models import StaffAccount, StaffKey
 from loyalty.stores.models import Store, Terminal
 from loyalty.tiers.models import MemberTier, Tier
 
@@ -66,6 +66,7 @@ __all__ = [
     "Sale",
     "SaleLine",
     "SaleReturn",
+    "StaffAccount",
     "StaffKey",
     "Store",
     "Terminal",

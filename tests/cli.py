@@ -15,7 +15,7 @@ from tests.conftest import CARD_KEY
 INSTANCE = tempfile.mkdtemp(prefix="loyalty-cli-instance-")
 
 
-def loyalty(url: str, *args: str, **environ: str) -> Result:
+def loyalty(url: str, *args: str, input: str | None = None, **environ: str) -> Result:  # noqa: A002 - click's name
     runner = CliRunner(
         env={
             "LOYALTY_DATABASE_URL": url,
@@ -28,7 +28,7 @@ def loyalty(url: str, *args: str, **environ: str) -> Result:
             **environ,
         }
     )
-    return runner.invoke(main, list(args), catch_exceptions=False)
+    return runner.invoke(main, list(args), input=input, catch_exceptions=False)
 
 
 def assert_ok(result: Result) -> None:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from loyalty.commandline import actor, clock, table, unit_of_work
+from loyalty.staff.accounts import (
+    StaffAccountInfo,
+    create_account,
+    disable_account,
+    find_store_id,
+    list_accounts,
+)
+from loyalty.staff.models import StaffRole
 from loyalty.staff.services import Scope, create_staff_key, list_staff_keys, revoke_staff_key
 
 
@@ -55,8 +65,85 @@ def staff_keys_command() -> None:
     click.echo(table(["id", "name", "scopes", "made", "state"], rows))
 
 
+@click.command("create-staff-account", short_help="Create a staff account that signs in.")
+@click.argument("username")
+@click.option(
+    "--role", required=True, type=click.Choice([r.value for r in StaffRole]), help="what they do"
+)
+@click.option("--store", "store_code", help="the code of their store (cashiers, store managers)")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="read the password from the first line of standard input instead of asking for it",
+)
+def create_staff_account_command(
+    username: str, role: str, store_code: str | None, *, password_stdin: bool
+) -> None:
+    """An account for a person: a cashier or store manager of one store (--store), or a
+    marketer or admin of none. The password (12 to 256 characters) is asked for twice, hidden,
+    and only its argon2 hash is kept."""
+    password = _read_password() if password_stdin else _ask_password()
+    with unit_of_work() as session:
+        store_id = None if store_code is None else find_store_id(session, store_code)
+        account = create_account(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            store_id=store_id,
+            actor=actor(),
+            now=clock.now(),
+        )
+    click.echo(f"staff account {account.id} ({account.username}): {_role_at(account)}")
+
+
+def _read_password() -> str:
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _ask_password() -> str:
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _role_at(account: StaffAccountInfo) -> str:
+    store = "" if account.store_code is None else f" at store {account.store_code}"
+    return f"{account.role.value}{store}"
+
+
+@click.command("disable-staff-account", short_help="Stop a staff account signing in.")
+@click.argument("username")
+def disable_staff_account_command(username: str) -> None:
+    """The account can no longer sign in, and its open sessions end."""
+    with unit_of_work() as session:
+        account = disable_account(session, username=username, actor=actor(), now=clock.now())
+    click.echo(f"staff account {account.username} disabled")
+
+
+@click.command("staff-accounts", short_help="List the staff accounts, their roles and stores.")
+def staff_accounts_command() -> None:
+    """List every staff account: username, role, store, state, last sign-in; never a password
+    or its hash."""
+    with unit_of_work() as session:
+        rows = [
+            [
+                str(a.id),
+                a.username,
+                a.role.value,
+                a.store_code or "",
+                "active" if a.disabled_at is None else a.disabled_at.strftime("disabled %Y-%m-%d"),
+                "" if a.last_sign_in_at is None else a.last_sign_in_at.strftime("%Y-%m-%d %H:%M"),
+            ]
+            for a in list_accounts(session)
+        ]
+    click.echo(table(["id", "username", "role", "store", "state", "last sign-in"], rows))
+
+
 COMMANDS: list[click.Command] = [
     create_staff_key_command,
     revoke_staff_key_command,
     staff_keys_command,
+    create_staff_account_command,
+    disable_staff_account_command,
+    staff_accounts_command,
 ]

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from loyalty import errors as domain
 from loyalty.db import unique_violation
 from loyalty.ledger.errors import NotEnoughPoints
+from loyalty.staff.accounts import SignInRefused
 from server.core.jsonbody import InvalidJson
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _LOCATIONS = {"json", "query", "path", "headers", "form", "view_args", "querystr
 STATUS_FOR: list[tuple[type[domain.DomainError], int, str]] = [
     # Most specific first.
     (NotEnoughPoints, 409, "insufficient-points"),
+    (SignInRefused, 401, "sign-in-refused"),
     (domain.NotFound, 404, "not-found"),
     (domain.InvalidInput, 422, "invalid-input"),
     (domain.Conflict, 409, "conflict"),
