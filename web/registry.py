@@ -5,7 +5,11 @@ from __future__ import annotations
 from flask import Flask
 
 from web import views
+from web.extensions import init_pages
+from web.till import views as till
 
 
 def register_pages(app: Flask) -> None:
+    init_pages(app)
     app.register_blueprint(views.blp)
+    app.register_blueprint(till.blp)

@@ -1,0 +1,1 @@
+"""The cashier's till in the browser: signing in and out for now; the scan field comes next."""
