@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test test-quick install install-test migrate seed lint typecheck pytest bench clean
+.PHONY: run test test-quick install install-test migrate seed lint typecheck pytest translations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,27 @@ test: lint typecheck pytest
 ## working. CI runs `make test`.
 test-quick: lint typecheck
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+## The pages' strings: extract them from web/ (web/babel.cfg), merge them into each language's
+## catalogue (web/translations/<lang>/LC_MESSAGES/messages.po), then, once the new entries are
+## translated, run it again to compile the .mo files, which are committed (`make run` and
+## `make test` never compile). tests/web/test_languages.py fails while a string has no
+## translation or a .mo is not the compiled .po.
+TRANSLATIONS := web/translations
+TRANSLATED   := ru ca zh
+translations: install
+	mkdir -p $(TRANSLATIONS)
+	$(BIN)/pybabel -q extract -F web/babel.cfg --project=loyalty --copyright-holder= \
+	  --msgid-bugs-address= -o $(TRANSLATIONS)/messages.pot web
+	@for lang in $(TRANSLATED); do \
+	  if [ -f $(TRANSLATIONS)/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -l $$lang \
+	      -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) || exit 1; \
+	  else \
+	    $(BIN)/pybabel -q init -l $$lang -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) || exit 1; \
+	  fi; \
+	done
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
 
 bench: install  ## needs PostgreSQL on 127.0.0.1 and wrk (apt-get install wrk); see bench/README.md
 	$(BIN)/python bench/till.py --tills 16 --seconds 15 --baseline

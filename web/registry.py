@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web import views
+from web import language, views
 from web.extensions import init_pages
 from web.till import views as till
 
@@ -12,4 +12,5 @@ from web.till import views as till
 def register_pages(app: Flask) -> None:
     init_pages(app)
     app.register_blueprint(views.blp)
+    app.register_blueprint(language.blp)
     app.register_blueprint(till.blp)

@@ -10,6 +10,7 @@ from flask import g, session
 
 from loyalty.staff.accounts import SignedIn, may_act_on_store, signed_in_account
 from server.core.extensions import db
+from web.redirects import local_path
 
 ACCOUNT = "staff_account_id"
 STORE = "store_id"
@@ -55,11 +56,8 @@ def session_store_id() -> object:
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: `target` only when it is a path of this site under
     /till/; anything else (another site, `//host`, `/\\host`, `..`) goes to the till's start."""
-    if not target or "\\" in target or not target.isprintable():
+    local = local_path(target, START)
+    path = urlsplit(local).path
+    if not path.startswith(START) or ".." in unquote(path).split("/"):
         return START
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith(START):
-        return START
-    if ".." in unquote(parts.path).split("/"):
-        return START
-    return target
+    return local
