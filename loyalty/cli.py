@@ -18,7 +18,13 @@ from loyalty.backup import NotSqlite, backup_sqlite
 from loyalty.cards.services import create_batch, printer_csv
 from loyalty.commandline import CommandGroup, actor, clock, unit_of_work
 from loyalty.coupons import commands as coupons_commands
-from loyalty.demo import DEMO_KEY_FILE, DEMO_STAFF_KEY_FILE, seed_demo
+from loyalty.demo import (
+    DEMO_CASHIER,
+    DEMO_CASHIER_FILE,
+    DEMO_KEY_FILE,
+    DEMO_STAFF_KEY_FILE,
+    seed_demo,
+)
 from loyalty.jobs import commands as jobs_commands
 from loyalty.ledger import commands as ledger_commands
 from loyalty.members import commands as members_commands
@@ -178,6 +184,10 @@ def seed_demo_command(*, new_key: bool) -> None:
     click.echo(f"demo till key ({renewed}, kept in {key_file}): {seed.terminal_key}")
     renewed = "new" if seed.staff_key_renewed else "unchanged"
     click.echo(f"demo staff key, every scope ({renewed}, kept in {staff_file})")
+    cashier_file = settings.instance_path / DEMO_CASHIER_FILE
+    if seed.cashier_password is not None:
+        _write_demo_key(cashier_file, seed.cashier_password)
+    click.echo(f"demo cashier {DEMO_CASHIER} for /till/ (password kept in {cashier_file})")
 
 
 for _area in (

@@ -9,6 +9,7 @@ scope (`DEMO_STAFF_KEY_FILE`) is kept the same way, for the console and the walk
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -23,7 +24,8 @@ from loyalty.members.models import Member
 from loyalty.members.services import Enrolment
 from loyalty.rules.pricing import BasketLine
 from loyalty.settings import LookupKeys
-from loyalty.staff.models import StaffKey
+from loyalty.staff.accounts import create_account, list_accounts
+from loyalty.staff.models import StaffKey, StaffRole
 from loyalty.staff.services import Scope, authenticate_staff, create_staff_key, revoke_staff_key
 from loyalty.stores.models import Store, Terminal
 from loyalty.stores.services import (
@@ -38,6 +40,8 @@ DEMO_TILL = "Till 1"
 DEMO_KEY_FILE = "demo-till-key"
 DEMO_STAFF_KEY_FILE = "demo-staff-key"
 DEMO_STAFF_NAME = "Demo console"
+DEMO_CASHIER = "demo.cashier"  # signs in at /till/; the password is kept in DEMO_CASHIER_FILE
+DEMO_CASHIER_FILE = "demo-cashier-password"
 ACTOR = "cli:seed-demo"
 
 MEMBERS = [
@@ -84,6 +88,8 @@ class DemoSeed:
     key_renewed: bool
     staff_key: str = ""  # every scope: the console's and the walk-through's
     staff_key_renewed: bool = False
+    # the demo cashier's password when this seed created the account (None: it was there)
+    cashier_password: str | None = None
 
 
 def _demo_key(session: Session, terminal: Terminal, known_key: str | None) -> str | None:
@@ -185,4 +191,31 @@ def seed_demo(
         now=now,
         request=ReturnRequest(external_id="demo-return-01", lines=[("MILK-1L", 1)]),
     )
-    return DemoSeed(store, terminal, key, members, created, renewed, staff_key, staff_renewed)
+    return DemoSeed(
+        store,
+        terminal,
+        key,
+        members,
+        created,
+        renewed,
+        staff_key,
+        staff_renewed,
+        _demo_cashier(session, store, now),
+    )
+
+
+def _demo_cashier(session: Session, store: Store, now: datetime) -> str | None:
+    """A cashier of the demo store for the till page; its new password, or None if it exists."""
+    if any(account.username == DEMO_CASHIER for account in list_accounts(session)):
+        return None
+    password = secrets.token_urlsafe(12)
+    create_account(
+        session,
+        username=DEMO_CASHIER,
+        password=password,
+        role=StaffRole.CASHIER,
+        store_id=store.id,
+        actor=ACTOR,
+        now=now,
+    )
+    return password

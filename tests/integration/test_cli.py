@@ -39,12 +39,19 @@ from loyalty.members.models import Member
 from loyalty.models import Base  # the base with every table registered on its metadata
 from loyalty.program import ExpiryPolicy, Program
 from loyalty.sales.models import Sale
+from loyalty.staff.accounts import sign_in
 from loyalty.staff.models import StaffKey
 from loyalty.staff.services import authenticate_staff
 from loyalty.stores.models import Store, Terminal
 from loyalty.stores.services import authenticate_terminal
 from tests.cli import assert_clean_error, assert_ok, loyalty
-from tests.conftest import CARD_KEY, drop_postgres_database, fresh_postgres_database, unique
+from tests.conftest import (
+    CARD_KEY,
+    START,
+    drop_postgres_database,
+    fresh_postgres_database,
+    unique,
+)
 
 KEY_PATTERN = re.compile(r"lt_[0-9a-f]+_[\w-]+")
 HEADER = "external_id,occurred_at,code,sku,category,quantity,unit_price,redeem_points"
@@ -232,6 +239,10 @@ def test_seeding_the_demo_twice_duplicates_nothing_and_keeps_the_till_key_it_pri
             select(StaffKey).where(StaffKey.name == "Demo console", StaffKey.revoked_at.is_(None))
         ).all()
         assert len(demo_keys) == 1, "a second seed keeps the staff key too"
+        password = (tmp_path / "demo-cashier-password").read_text().strip()
+        assert password not in first.stdout
+        cashier = sign_in(session, "demo.cashier", password, now=START)
+        assert cashier.store_id == terminal.store_id, "the demo cashier works the demo till"
 
 
 def test_seed_demo_with_new_key_replaces_the_till_key(url: str, db: Engine, tmp_path: Path) -> None:
