@@ -15,7 +15,7 @@ from loyalty.db import Base
 from loyalty.idempotency import IdempotentRequest
 from loyalty.jobs.models import JobRun
 from loyalty.ledger.models import LotDraw, PointAccount, PointEntry, PointLot
-from loyalty.members.models import ConsentEvent, Member
+from loyalty.members.models import ConsentEvent, Member, MemberSignInCode
 from loyalty.messaging.models import OutboxMessage
 from loyalty.program import Program
 from loyalty.referrals.models import (
@@ -49,6 +49,7 @@ __all__ = [
     "LotDraw",
     "Member",
     "MemberReferralCode",
+    "MemberSignInCode",
     "MemberTier",
     "Offer",
     "OutboxMessage",

@@ -6,6 +6,7 @@ from flask import Flask
 
 from web import language, views
 from web.extensions import init_pages
+from web.member import views as member
 from web.till import views as till
 
 
@@ -14,3 +15,4 @@ def register_pages(app: Flask) -> None:
     app.register_blueprint(views.blp)
     app.register_blueprint(language.blp)
     app.register_blueprint(till.blp)
+    app.register_blueprint(member.blp)

@@ -72,3 +72,20 @@ class ConsentEvent(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MemberSignInCode(Base):
+    """A one-time code emailed to a member to sign in to the member page: only its keyed hash
+    is kept (loyalty/members/sign_in.py), with when it dies, how many wrong codes were tried
+    against it and when it was used (once)."""
+
+    __tablename__ = "member_sign_in_codes"
+    __table_args__ = (Index("ix_member_sign_in_codes_member_id_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 POINTS_EXPIRING = "points_expiring"
+MEMBER_SIGN_IN_CODE = "member_sign_in_code"
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,22 @@ def _points_expiring(payload: Mapping[str, Any]) -> Rendered:
     )
 
 
+def _member_sign_in_code(payload: Mapping[str, Any]) -> Rendered:
+    minutes = int(payload["minutes"])
+    return Rendered(
+        subject=f"Your sign-in code: {payload['code']}",
+        text=(
+            f"Hello {payload['name']},\n\n"
+            f"Your code to sign in to your loyalty page is {payload['code']}. "
+            f"It works once, for {minutes} minutes.\n\n"
+            "If you did not ask for it, ignore this email: nobody can sign in without the code.\n"
+        ),
+    )
+
+
 TEMPLATES: dict[str, Callable[[Mapping[str, Any]], Rendered]] = {
     POINTS_EXPIRING: _points_expiring,
+    MEMBER_SIGN_IN_CODE: _member_sign_in_code,
 }
 
 
