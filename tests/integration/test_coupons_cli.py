@@ -4,7 +4,6 @@ SQLite and PostgreSQL (a database of the module's own: the commands commit)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,23 +12,13 @@ from sqlalchemy import Engine, func, select
 
 from loyalty.coupons.models import Coupon, Offer
 from loyalty.db import make_engine
-from tests.cli import assert_clean_error, assert_ok, loyalty
-from tests.conftest import drop_postgres_database, fresh_postgres_database
+from tests.cli import assert_clean_error, assert_ok, loyalty, migrated_database
 
 
 @pytest.fixture(scope="module")
 def url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend == "sqlite":
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'loyalty.sqlite3'}"
-        assert_ok(loyalty(database_url, "migrate"))
+    with migrated_database(backend, tmp_path_factory, "coupons_cli") as database_url:
         yield database_url
-        return
-    database_url = fresh_postgres_database(f"coupons_cli_{uuid.uuid4().hex[:8]}")
-    try:
-        assert_ok(loyalty(database_url, "migrate"))
-        yield database_url
-    finally:
-        drop_postgres_database(database_url)
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,8 @@ from loyalty.stores.models import Terminal
 from loyalty.stores.services import create_terminal, find_store
 from loyalty.tiers.models import MemberTier, Tier
 from loyalty.tiers.services import current_tier
-from tests.cli import assert_clean_error, assert_ok, loyalty
-from tests.conftest import CARD_KEY, drop_postgres_database, fresh_postgres_database, unique
+from tests.cli import assert_clean_error, assert_ok, loyalty, migrated_database
+from tests.conftest import CARD_KEY, unique
 from tests.factories import Till, make_member, sell
 
 KEYS = LookupKeys(card_key=CARD_KEY, phone_region="GB")
@@ -42,17 +42,8 @@ KEYS = LookupKeys(card_key=CARD_KEY, phone_region="GB")
 
 @pytest.fixture(scope="module")
 def url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend == "sqlite":
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'loyalty.sqlite3'}"
-        assert_ok(loyalty(database_url, "migrate"))
+    with migrated_database(backend, tmp_path_factory, "rules_cli") as database_url:
         yield database_url
-        return
-    database_url = fresh_postgres_database(f"rules_cli_{uuid.uuid4().hex[:8]}")
-    try:
-        assert_ok(loyalty(database_url, "migrate"))
-        yield database_url
-    finally:
-        drop_postgres_database(database_url)
 
 
 @pytest.fixture(scope="module")

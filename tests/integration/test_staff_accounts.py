@@ -5,7 +5,6 @@ operator runs them (a database of the module's own: the commands commit)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -32,8 +31,8 @@ from loyalty.staff.accounts import (
 from loyalty.staff.models import StaffAccount, StaffRole
 from loyalty.stores.models import Store
 from loyalty.stores.services import create_store
-from tests.cli import assert_clean_error, assert_ok, loyalty
-from tests.conftest import START, drop_postgres_database, fresh_postgres_database, unique
+from tests.cli import assert_clean_error, assert_ok, loyalty, migrated_database
+from tests.conftest import START, unique
 
 PASSWORD = "correct horse battery"
 
@@ -327,17 +326,8 @@ def test_creating_disabling_and_changing_a_role_are_audited_without_the_password
 
 @pytest.fixture(scope="module")
 def url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if backend == "sqlite":
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'loyalty.sqlite3'}"
-        assert_ok(loyalty(database_url, "migrate"))
+    with migrated_database(backend, tmp_path_factory, "staff_cli") as database_url:
         yield database_url
-        return
-    database_url = fresh_postgres_database(f"staff_cli_{uuid.uuid4().hex[:8]}")
-    try:
-        assert_ok(loyalty(database_url, "migrate"))
-        yield database_url
-    finally:
-        drop_postgres_database(database_url)
 
 
 @pytest.fixture(scope="module")
