@@ -7,15 +7,12 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -49,6 +46,8 @@ from tests.conftest import (
     fresh_postgres_database,
 )
 from tests.factories import give_points, make_member, make_till, sell
+from tests.mail import Inbox
+from tests.mail import smtp_server as running_smtp
 
 # Points earned on START (14 March 2026) last through 31 March 2027.
 REMIND_AT = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)  # 21 days before: inside the 30 days
@@ -205,27 +204,10 @@ def test_the_recording_backend_writes_each_message_once_as_a_json_line(
     assert (message.sent_at, message.attempts, message.last_error) == (REMIND_AT, 1, None)
 
 
-@dataclass
-class Inbox:
-    """What a real SMTP server (aiosmtpd) received."""
-
-    messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content))
-        )
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[str, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield f"smtp://127.0.0.1:{port}", inbox
-    controller.stop()
+    with running_smtp() as served:
+        yield served
 
 
 def test_reminders_are_mailed_through_a_real_smtp_server(

@@ -5,7 +5,6 @@ another member does not get."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,11 +31,11 @@ from tests.conftest import (
     START,
     app_settings,
     drop_postgres_database,
-    free_port,
     fresh_postgres_database,
 )
 from tests.factories import give_points, make_member
-from tests.integration.test_outbox import Inbox
+from tests.mail import Inbox
+from tests.mail import smtp_server as running_smtp
 from tests.web.test_till_sign_in import PASSWORD, csrf_token, make_account, text_of
 from web.member import limits
 from web.member.delivery import DELIVERY
@@ -356,24 +355,8 @@ def committed_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[str, Inbox]]:
-    from aiosmtpd.controller import Controller  # noqa: PLC0415 - the SMTP test's server
-
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield f"smtp://127.0.0.1:{port}", inbox
-    controller.stop()
-
-
-def _received(inbox: Inbox, recipient: str, seconds: float = 15) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for _sender, recipients, message in inbox.messages:
-            if recipient in recipients:
-                return message
-        time.sleep(0.05)
-    pytest.fail(f"no email reached {recipient} within {seconds} seconds")
+    with running_smtp() as served:
+        yield served
 
 
 def test_the_code_arrives_through_a_real_smtp_server(
@@ -391,7 +374,7 @@ def test_the_code_arrives_through_a_real_smtp_server(
     client = own_app(settings).test_client()
 
     assert ask_for_code(client, email).status_code == 302
-    mail = _received(inbox, email)
+    mail = inbox.received(email)
     assert mail["From"] == "club@shop.example"
     body = mail.get_payload(decode=True).decode()
     found = re.search(r"\b(\d{6})\b", body)
