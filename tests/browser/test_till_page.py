@@ -96,5 +96,7 @@ def _sell(live_server: str, page: Page, qr: str) -> None:
     page.get_by_role("button", name="Complete sale").click()
     page.get_by_role("heading", name="Receipt").wait_for(state="visible")
     assert page.locator(".till-receipt-id").inner_text().startswith("web-")
+    # no coupon, no points: the receipt shows no empty "Discounts" row
+    assert page.locator(".till-receipt").get_by_text("Discounts").count() == 0
     assert page.locator(".till-points-earned").is_visible()
     page.screenshot(path=str(ARTIFACTS / "till-after-sale-desktop.png"), full_page=True)

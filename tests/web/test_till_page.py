@@ -149,6 +149,8 @@ def test_a_committed_sale_shows_its_receipt_and_a_void_gives_the_points_back(
     balance = balance_as_of(session, member.id, clock.now())
     assert f"{balance.available} available, {balance.pending} pending" in page
     assert "The basket is empty." in page
+    assert sale.discount_total == 1000
+    assert "Discounts" in page
 
     voided = post(till, "/till/void", receipt=sale.external_id)
     assert voided.status_code == 200
