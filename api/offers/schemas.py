@@ -3,14 +3,25 @@ with the CLI); the shapes here are what the API answers, and what a client shoul
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+from marshmallow import Schema, fields, pre_dump, validate
 
 from api.fields import StrictSchema, Text, positive_id
+from loyalty.coupons.offers import OfferView
 from loyalty.coupons.schemas import CodeSpecDefinition, OfferDefinition
 
 
 class OfferSchema(OfferDefinition):
     """An offer with what is left of its limits (null: no limit)."""
+
+    @pre_dump
+    def _flat(self, offer: OfferView, **_kwargs: Any) -> dict[str, Any]:
+        """The definition's fields beside the offer's own, as one object."""
+        own = {f.name: getattr(offer, f.name) for f in dataclass_fields(offer)}
+        definition: dict[str, Any] = own.pop("definition")
+        return definition | own
 
     id = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"description": "active or archived"})

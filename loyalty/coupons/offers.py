@@ -53,13 +53,6 @@ class OfferView:
     created_at: datetime
     updated_at: datetime
 
-    def __getattr__(self, name: str) -> Any:
-        # the definition's fields read like attributes (offer.name, offer.kind), for schemas
-        try:
-            return self.__dict__["definition"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
 
 def benefit_of(offer: Offer) -> Benefit:
     return Benefit(
