@@ -5,7 +5,7 @@ scanned code up, and QR images."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,15 +143,23 @@ def coupon_view(coupon: Coupon, offer: Offer, uses: int | None = None) -> Coupon
 def find_coupon(session: Session, text: str) -> tuple[Coupon, Offer] | None:
     """The coupon a cashier typed or a scanner read: case, spaces, dashes and look-alikes do
     not matter. None when no coupon has that code."""
-    forms = [form for form in lookup_forms(text) if 0 < len(form) <= MAX_KEY]
-    if not forms:
-        return None
-    rows = session.execute(
-        select(Coupon, Offer).join(Offer, Offer.id == Coupon.offer_id).where(Coupon.key.in_(forms))
-    ).all()
-    # the code as typed first, then with look-alikes mapped
-    found = sorted(rows, key=lambda row: forms.index(row[0].key))
-    return (found[0][0], found[0][1]) if found else None
+    return find_coupons(session, [text])[0]
+
+
+def find_coupons(session: Session, texts: Sequence[str]) -> list[tuple[Coupon, Offer] | None]:
+    """`find_coupon` for each text, in one query (a basket's codes at once)."""
+    forms = [[f for f in lookup_forms(text) if 0 < len(f) <= MAX_KEY] for text in texts]
+    wanted = {form for text_forms in forms for form in text_forms}
+    by_key: dict[str, tuple[Coupon, Offer]] = {}
+    if wanted:
+        rows = session.execute(
+            select(Coupon, Offer)
+            .join(Offer, Offer.id == Coupon.offer_id)
+            .where(Coupon.key.in_(wanted))
+        ).all()
+        by_key = {coupon.key: (coupon, offer) for coupon, offer in rows}
+    # for each text, the code as typed first, then with look-alikes mapped
+    return [next((by_key[f] for f in text_forms if f in by_key), None) for text_forms in forms]
 
 
 def usable_coupon(coupon: Coupon, offer: Offer) -> bool:

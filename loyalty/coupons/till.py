@@ -42,7 +42,7 @@ from loyalty.coupons.models import (
     RedemptionStatus,
 )
 from loyalty.coupons.offers import POINTS_KINDS, benefit_of
-from loyalty.coupons.services import find_coupon, issue_coupon, take_back_issued, uses_allowed
+from loyalty.coupons.services import find_coupons, issue_coupon, take_back_issued, uses_allowed
 from loyalty.errors import Conflict, NotFound
 from loyalty.rules.pricing import BasketLine
 from loyalty.versioned import VersionedCache
@@ -268,8 +268,7 @@ def check_coupons(
     checks: dict[int, Check] = {}
     candidates: list[tuple[int, Coupon, Offer]] = []
     seen: set[str] = set()
-    for index, code in enumerate(codes):
-        found = find_coupon(session, code)
+    for index, (code, found) in enumerate(zip(codes, find_coupons(session, codes), strict=True)):
         if found is None:
             checks[index] = _refused(code, "unknown")
             continue

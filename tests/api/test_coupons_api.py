@@ -717,3 +717,17 @@ def test_limits_the_database_cannot_hold_and_points_on_items_are_refused(
 ):
     response = client.post(f"{API}/offers", headers=marketer, json={"name": "Big"} | fields)
     assert_problem(response, 422, field)
+
+
+def test_a_baskets_coupon_codes_are_looked_up_in_one_query(
+    client, session, marketer, till, shopper, clock, count_queries
+):
+    _member, qr = shopper
+    for code in ("ONEQ1", "ONEQ2", "ONEQ3"):
+        offer = new_offer(client, marketer, kind="amount_off", value=10)
+        shared(client, marketer, offer["id"], code)
+    with count_queries() as statements:
+        priced = quote(client, till, qr, ["oneq1", "ONEQ2", "ONE-Q3", "NOPE"], clock)
+    assert [c["applied"] for c in priced["coupons"]] == [True, True, True, False]
+    lookups = [s for s in statements.sent if "FROM coupons JOIN offers" in s]
+    assert len(lookups) == 1, statements.sent
